@@ -1,0 +1,196 @@
+"""The representation contract: audio ``[B, samples]`` → every layer, every frame ``[B, L, T, H]``.
+
+Everything the evaluation loop consumes — a handcrafted feature, an untrained "random twin", a trained
+checkpoint, an external pretrained model — is a :class:`Representation`. Downstream code (extraction,
+store, probes, studies) sees only this interface, so a checkpoint written by pretraining becomes a
+representation by passing ``weights=`` to the registry, with no special case anywhere.
+
+Why ``[B, L, T, H]`` with padding: layers of a CNN differ in width and time resolution, but one dense
+tensor keeps batching, storage and layer-wise probing simple (the MARBLE v2 choice). Layers are aligned
+in time to the representation's ``frame_rate`` and zero-padded in width to ``H = max(layer_dims)``;
+``layer_dims[l]`` says how many leading features of layer ``l`` are real, and consumers slice to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Representation", "TorchEncoder", "align_layers", "state_checksum", "load_weights", "WeightsError"]
+
+
+class WeightsError(FileNotFoundError):
+    """Weights are missing, unreadable or do not match the architecture; the message names the file."""
+
+
+def state_checksum(module: nn.Module) -> str:
+    """SHA-256 (first 16 hex digits) over a module's parameters and buffers, in name order.
+
+    Why: the representation id must change when the weights change (a new checkpoint, another seed) and
+    stay the same otherwise, so the embedding store can be keyed by it.
+    """
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().to("cpu").contiguous().numpy().tobytes() if t.dtype != torch.bfloat16
+                 else t.detach().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def file_checksum(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_weights(module: nn.Module, path: str | Path, sha256: str | None = None, strict: bool = True) -> nn.Module:
+    """Load a ``.safetensors`` (preferred) or ``.pt`` state dict into ``module``, verifying its checksum.
+
+    ``.pt`` files are read with ``torch.load(weights_only=True)`` so no pickled code ever runs. If
+    ``sha256`` is given it must match the file (or ``<file>.sha256`` beside it, when present).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"{p}: weights file not found; pass the path of a .safetensors file written by "
+                           f"musicrep (or convert a checkpoint) with weights=PATH")
+    expected = sha256
+    side = p.with_suffix(p.suffix + ".sha256")
+    if expected is None and side.is_file():
+        expected = side.read_text().split()[0]
+    if expected is not None:
+        got = file_checksum(p)
+        if got != expected:
+            raise WeightsError(f"{p}: checksum mismatch (expected {expected[:16]}…, file has {got[:16]}…)")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(p))
+        else:
+            state = torch.load(str(p), map_location="cpu", weights_only=True)
+            state = state.get("state_dict", state) if isinstance(state, dict) else state
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad weights file
+        raise WeightsError(f"{p}: cannot read weights ({exc})") from None
+    try:
+        module.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise WeightsError(f"{p}: weights do not fit this architecture ({str(exc).splitlines()[0]})") from None
+    return module
+
+
+def align_layers(layers: list[Tensor], frames: int | None = None) -> tuple[Tensor, list[int]]:
+    """Stack per-layer ``[B, T_l, H_l]`` into ``[B, L, T, H]``.
+
+    Time is average-pooled (or repeated) to ``frames`` (default: the fewest frames of any layer), width is
+    zero-padded to the widest layer. Returns the stacked tensor and the true widths.
+    """
+    if not layers:
+        raise ValueError("an encoder must expose at least one layer")
+    t = frames if frames is not None else min(x.shape[1] for x in layers)
+    h = max(x.shape[2] for x in layers)
+    out = layers[0].new_zeros((layers[0].shape[0], len(layers), t, h))
+    for i, x in enumerate(layers):
+        if x.shape[1] != t:
+            x = nn.functional.adaptive_avg_pool1d(x.transpose(1, 2), t).transpose(1, 2)
+        out[:, i, :, : x.shape[2]] = x
+    return out, [x.shape[2] for x in layers]
+
+
+class Representation(ABC):
+    """Anything that maps audio to ``[B, L, T, H]``.
+
+    Subclasses set ``name``, ``sample_rate``, ``frame_rate``, ``layer_names``, ``layer_dims`` and
+    ``window_seconds`` and implement :meth:`embed`. ``window_seconds`` is the input length the model is
+    built for (``None``: any length); extraction cuts audio into windows of that length.
+    """
+
+    name: str = "representation"
+    sample_rate: int = 16_000
+    frame_rate: float = 100.0
+    layer_names: list[str]
+    layer_dims: list[int]
+    window_seconds: float | None = 3.0
+
+    @abstractmethod
+    def embed(self, audio: Tensor) -> Tensor:
+        """``audio [B, samples]`` at :attr:`sample_rate` → ``[B, L, T, H]`` float32."""
+
+    def config(self) -> dict[str, Any]:
+        """The settings that, with the weights, determine the output (part of :attr:`id`)."""
+        return {}
+
+    def weights_checksum(self) -> str:
+        """Checksum of whatever parameters the representation has ("none" for parameter-free ones)."""
+        return "none"
+
+    @property
+    def id(self) -> str:
+        """Stable id: ``name-<hash of config>-<weights checksum>``; the embedding store is keyed by it."""
+        cfg = json.dumps(self.config(), sort_keys=True, default=str)
+        return f"{self.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:8]}-{self.weights_checksum()[:12]}"
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_names)
+
+    @property
+    def n_params(self) -> int:
+        return 0
+
+    def __call__(self, audio: Tensor | np.ndarray) -> Tensor:
+        x = torch.as_tensor(audio, dtype=torch.float32)
+        if x.ndim == 1:
+            x = x.unsqueeze(0)
+        with torch.inference_mode():
+            return self.embed(x)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} layers={self.n_layers} frame_rate={self.frame_rate:g}>"
+
+
+class TorchEncoder(nn.Module, Representation):
+    """A trainable encoder: subclasses build layers in ``__init__`` and implement :meth:`forward_layers`.
+
+    ``forward_layers(audio) -> list[Tensor[B, T_l, H_l]]`` returns every block's output (time-major);
+    :meth:`embed` aligns them with :func:`align_layers`. ``forward(audio)`` returns the last layer
+    ``[B, T, H]`` so pretraining objectives can use the encoder like any ``nn.Module``.
+    """
+
+    def __init__(self) -> None:
+        nn.Module.__init__(self)
+        self._config: dict[str, Any] = {}
+
+    @abstractmethod
+    def forward_layers(self, audio: Tensor) -> list[Tensor]:
+        """``audio [B, samples]`` → per-layer ``[B, T_l, H_l]``."""
+
+    def forward(self, audio: Tensor) -> Tensor:  # type: ignore[override]
+        return self.forward_layers(audio)[-1]
+
+    def embed(self, audio: Tensor) -> Tensor:
+        stacked, _ = align_layers(self.forward_layers(audio))
+        return stacked
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def weights_checksum(self) -> str:
+        return state_checksum(self)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # nn.Module semantics (forward), not Representation's
+        return nn.Module.__call__(self, *args, **kwargs)
