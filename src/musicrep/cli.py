@@ -109,6 +109,11 @@ def features(
                   f"({module.frame_rate:g} frames/s) → {out}")
 
 
+from musicrep.data.cli import app as _data_app  # noqa: E402
+
+app.add_typer(_data_app, name="data")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

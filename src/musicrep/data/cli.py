@@ -1,0 +1,59 @@
+"""``musicrep data …``: the command group for tasks and data (render, pool, import).
+
+Each command is a thin shell over a library function in :mod:`musicrep.data`; heavy imports (music21,
+the synthesizer) happen inside the command so ``musicrep --help`` stays fast.
+Other data commands (``pool``, ``import``) attach themselves to :data:`app` in this file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="data",
+    help="Tasks and data: render labelled tasks offline, build the unlabelled pool, import datasets.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command()
+def render(
+    task: str = typer.Argument(..., help="Task to render (see `musicrep data tasks`), or `demo`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output task folder (for `demo`: parent of key/, pitch/, …)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Number of items (clips/notes) to render."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Render about this many minutes of audio."),
+    soundfont: Optional[str] = typer.Option(
+        None, "--soundfont", help="SoundFont name (timgm6mb, fluidr3, musescore) or path to a .sf2 file."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed: same seed and options → byte-identical output."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Processes to render with."),
+) -> None:
+    """Render a labelled task from MIDI/music21 scores with a SoundFont, deterministically."""
+    from musicrep.data.render import RenderError, render_task
+
+    if n is not None and minutes is not None:
+        err_console.print("[red]give --n or --minutes, not both[/red]")
+        raise typer.Exit(2)
+    try:
+        reports = render_task(task, out, n=n, minutes=minutes, soundfont=soundfont, seed=seed, workers=workers)
+    except RenderError as exc:
+        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    for rep in reports:
+        console.print(rep.summary(), highlight=False)
+
+
+@app.command()
+def tasks() -> None:
+    """List the tasks the renderer knows."""
+    from musicrep.data.render import RENDERERS
+
+    for name, entry in RENDERERS.items():
+        console.print(f"[bold]{name}[/bold]  {entry.description}")
