@@ -1,0 +1,342 @@
+"""Extraction: audio files → windows → every layer → timeline mean, cached in an :class:`EmbeddingStore`.
+
+Takes a representation (or a :class:`RepSpec` naming one), a list of audio paths and a
+:class:`WindowConfig`; gives, for each readable file, a ``[L, H]`` timeline-mean embedding (and the
+per-window ``[n_windows, L, H]`` when ``frames=True``) stored under (representation id, content hash,
+window config).
+
+Why windows of 3 s every 2 s (0.5 Hz) by default: that is how McCallum et al. embed a track — snippets
+sampled along the timeline, each averaged over its frames, then averaged over the timeline. A task can
+override it (one 4 s window for single notes).
+
+How it stays bounded and resumable: work is cut into shards of ``shard_size`` files planned from the
+sorted content hashes; each shard streams its files block by block (:func:`musicrep.audio.stream`),
+fills fixed-size batches of windows across files, and is written atomically when complete. Memory is
+set by ``batch_size`` and the shard's ``[n, L, H]`` accumulators, never by the catalog. A killed run
+resumes at the first missing shard. A file that cannot be read is logged by name and skipped.
+
+Executors: ``local`` (default, in-process) and ``ray`` (one Ray task per shard, same shard function, same
+store; ``ray:ADDRESS`` joins an existing cluster).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from musicrep.audio import AudioError, stream
+from musicrep.models import Representation, get
+from musicrep.store import EmbeddingStore, Shard, content_hash
+
+__all__ = ["WindowConfig", "RepSpec", "ExtractResult", "extract", "iter_windows", "plan_shards", "compute_shard"]
+
+log = logging.getLogger(__name__)
+
+
+class WindowConfig(BaseModel):
+    """How a track is cut into model inputs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_seconds: float | None = Field(None, gt=0, description="Window length; None → the representation's own "
+                                         "input window (3 s for the encoders).")
+    hop_seconds: float = Field(2.0, gt=0, description="Hop between windows (2 s → 0.5 Hz, McCallum et al.).")
+    pad: bool = Field(True, description="Zero-pad the last partial window (and clips shorter than one window) so "
+                      "no item is dropped.")
+    frames: bool = Field(False, description="Also keep each window's embedding, not only the timeline mean.")
+
+    def resolve(self, rep: Representation) -> WindowConfig:
+        """Fill ``window_seconds`` from the representation when unset."""
+        if self.window_seconds is not None:
+            return self
+        return self.model_copy(update={"window_seconds": rep.window_seconds or 3.0})
+
+    def key(self, sample_rate: int) -> str:
+        """Folder name in the store: everything that changes the stored numbers."""
+        assert self.window_seconds is not None
+        return (f"sr{sample_rate}-w{self.window_seconds:g}-h{self.hop_seconds:g}"
+                f"{'-pad' if self.pad else ''}{'-frames' if self.frames else ''}")
+
+
+class RepSpec(BaseModel):
+    """A representation by registry name and constructor config — what crosses process boundaries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    def build(self) -> Representation:
+        return get(self.name, **self.config)
+
+
+@dataclass
+class ExtractResult:
+    """What :func:`extract` did. ``keys[i]`` is item i's content hash, or ``None`` if it failed."""
+
+    store: EmbeddingStore
+    keys: list[str | None]
+    errors: list[dict[str, str]] = field(default_factory=list)
+    computed_shards: int = 0
+    skipped_shards: int = 0
+
+    def ok(self) -> list[int]:
+        """Indices of items that have embeddings."""
+        return [i for i, k in enumerate(self.keys) if k is not None]
+
+
+def iter_windows(path: str | os.PathLike[str], sr: int, window: int, hop: int, pad: bool = True,
+                 block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Yield windows of ``window`` samples every ``hop`` samples, streaming the file.
+
+    Gives exactly ``musicrep.audio.frame_signal(load(path, sr), …, pad=pad)`` without holding the file.
+    """
+    buf = np.zeros(0, dtype=np.float32)
+    start = 0  # absolute sample index of buf[0]
+    nxt = 0  # absolute start of the next window
+    total = 0
+    for block in stream(path, sr, block_seconds=block_seconds):
+        buf = np.concatenate([buf, block]) if buf.size else block
+        total += block.size
+        while nxt + window <= total:
+            yield buf[nxt - start : nxt - start + window]
+            nxt += hop
+        drop = min(nxt, total) - start
+        if drop > 0:
+            buf = buf[drop:]
+            start += drop
+    if not pad or total == 0:
+        return
+    n = 1 + max(0, math.ceil((total - window) / hop))
+    emitted = 0 if nxt == 0 else nxt // hop
+    for k in range(emitted, n):
+        s = k * hop
+        w = np.zeros(window, dtype=np.float32)
+        seg = buf[max(0, s - start) : max(0, s - start) + window]
+        w[: seg.size] = seg
+        yield w
+
+
+def plan_shards(keys: Sequence[str], shard_size: int) -> list[list[str]]:
+    """Split the sorted unique keys into shards of ``shard_size`` — deterministic for a given key set."""
+    uniq = sorted(set(keys))
+    return [uniq[i : i + shard_size] for i in range(0, len(uniq), shard_size)]
+
+
+def _embed_batch(rep: Representation, windows: list[np.ndarray]) -> np.ndarray:
+    """``[n, samples]`` windows → per-window frame means ``[n, L, H]``."""
+    x = torch.from_numpy(np.stack(windows))
+    with torch.inference_mode():
+        out = rep.embed(x)  # [n, L, T, H]
+    return out.mean(dim=2).float().numpy()
+
+
+def compute_shard(rep: Representation, files: dict[str, str], window: WindowConfig, batch_size: int = 16,
+                  progress: Any = None) -> tuple[Shard | None, list[dict[str, str]]]:
+    """Embed the files of one shard (``key → path``, keys sorted). Returns the shard (None if every file
+    failed) and the error records of files that could not be read."""
+    assert window.window_seconds is not None
+    sr = rep.sample_rate
+    win, hop = int(round(window.window_seconds * sr)), int(round(window.hop_seconds * sr))
+    keys = sorted(files)
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {k: 0 for k in keys}
+    per_window: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    errors: list[dict[str, str]] = []
+    pending: list[np.ndarray] = []
+    owners: list[str] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        emb = _embed_batch(rep, pending)
+        for k, e in zip(owners, emb):
+            if k in sums:
+                sums[k] += e.astype(np.float64)
+            else:
+                sums[k] = e.astype(np.float64)
+            counts[k] += 1
+            if window.frames:
+                per_window[k].append(e)
+        pending.clear()
+        owners.clear()
+
+    failed: set[str] = set()
+    for k in keys:
+        try:
+            n_before = len(pending)
+            for w in iter_windows(files[k], sr, win, hop, pad=window.pad):
+                pending.append(np.array(w, dtype=np.float32, copy=True))
+                owners.append(k)
+                if len(pending) >= batch_size:
+                    flush()
+            if counts[k] == 0 and len(pending) == n_before:
+                raise AudioError(files[k], f"shorter than one {window.window_seconds:g} s window (pad=False)")
+        except AudioError as exc:
+            # drop any windows of this file already queued or embedded: an item is whole or absent
+            keep = [i for i, o in enumerate(owners) if o != k]
+            pending[:] = [pending[i] for i in keep]
+            owners[:] = [owners[i] for i in keep]
+            sums.pop(k, None)
+            counts[k] = 0
+            failed.add(k)
+            errors.append({"key": k, "path": str(files[k]), "error": str(exc)})
+            log.warning("skipping %s", exc)
+        if progress is not None:
+            progress(1)
+    flush()
+    good = [k for k in keys if k not in failed]
+    if not good:
+        return None, errors
+    mean = np.stack([(sums[k] / counts[k]).astype(np.float32) for k in good])
+    frames = offsets = None
+    if window.frames:
+        frames = np.concatenate([np.stack(per_window[k]) for k in good])
+        offsets = np.concatenate([[0], np.cumsum([counts[k] for k in good])])
+    return Shard(good, mean, np.array([counts[k] for k in good]), frames, offsets), errors
+
+
+def _rep_meta(rep: Representation, window: WindowConfig) -> dict[str, Any]:
+    return {"representation": rep.name, "id": rep.id, "config": rep.config(), "layer_names": list(rep.layer_names),
+            "layer_dims": list(rep.layer_dims), "sample_rate": rep.sample_rate, "frame_rate": rep.frame_rate,
+            "window": window.model_dump()}
+
+
+def extract(
+    rep: Representation | RepSpec,
+    paths: Sequence[str | os.PathLike[str]],
+    store_root: str | os.PathLike[str],
+    window: WindowConfig | None = None,
+    *,
+    batch_size: int = 16,
+    shard_size: int = 32,
+    executor: str = "local",
+    progress: bool = True,
+) -> ExtractResult:
+    """Embed ``paths`` with ``rep`` into the store under ``store_root``, skipping finished shards.
+
+    Args:
+        rep: a representation, or a :class:`RepSpec` (required for ``executor="ray"``, where each worker
+            builds its own copy).
+        paths: audio files. Unreadable or missing files are reported in the result (and ``errors.jsonl``).
+        store_root: folder holding every representation's store.
+        window: windowing (default: the representation's window, 2 s hop, padded, timeline mean only).
+        batch_size: windows per forward pass (sets peak memory).
+        shard_size: files per atomic shard (the unit of resumption and of Ray tasks).
+        executor: ``local`` or ``ray`` / ``ray:ADDRESS``.
+        progress: show a progress bar over files.
+    """
+    spec = rep if isinstance(rep, RepSpec) else None
+    model = spec.build() if spec is not None else rep
+    assert isinstance(model, Representation)
+    window = (window or WindowConfig()).resolve(model)
+    store = EmbeddingStore(store_root, model.id, window.key(model.sample_rate), meta=_rep_meta(model, window))
+
+    keys: list[str | None] = []
+    errors: list[dict[str, str]] = []
+    files: dict[str, str] = {}
+    for p in paths:
+        try:
+            k = content_hash(p)
+        except OSError as exc:
+            keys.append(None)
+            errors.append({"key": "", "path": str(p), "error": f"{p}: cannot read file ({exc.strerror or exc})"})
+            continue
+        keys.append(k)
+        files.setdefault(k, str(p))
+
+    done = store.index()
+    shards = plan_shards(list(files), shard_size)
+    todo = [s for s in shards if not all(k in done for k in s)]
+    todo = [[k for k in s if k not in done] or s for s in todo]
+    result = ExtractResult(store, keys, errors, skipped_shards=len(shards) - len(todo))
+    if todo:
+        if executor == "local":
+            _run_local(model, store, files, todo, window, batch_size, progress, result)
+        elif executor.startswith("ray"):
+            if spec is None:
+                raise ValueError("executor='ray' needs a RepSpec (registry name + config) so workers can build it")
+            _run_ray(spec, store_root, store, files, todo, window, batch_size, executor, result)
+        else:
+            raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray[:ADDRESS]'")
+    store.index(refresh=True)
+    # anything not in the store now failed (this run or, for its key, an earlier one)
+    present = store.index()
+    err_keys = {e["key"] for e in result.errors}
+    for e in store.errors():
+        if e["key"] not in present and e["key"] in files and e["key"] not in err_keys:
+            result.errors.append(e)
+            err_keys.add(e["key"])
+    result.keys = [k if (k is not None and k in present) else None for k in keys]
+    return result
+
+
+def _run_local(model: Representation, store: EmbeddingStore, files: dict[str, str], todo: list[list[str]],
+               window: WindowConfig, batch_size: int, progress: bool, result: ExtractResult) -> None:
+    from tqdm.auto import tqdm
+
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    total = sum(len(s) for s in todo)
+    with tqdm(total=total, desc=f"embed {model.name}", unit="file", disable=not progress, leave=False) as bar:
+        for keys in todo:
+            shard, errs = compute_shard(model, {k: files[k] for k in keys}, window, batch_size, progress=bar.update)
+            if shard is not None:
+                store.write_shard(shard)
+                result.computed_shards += 1
+            store.log_errors(errs)
+            result.errors.extend(errs)
+
+
+def _ray_shard(spec_json: str, store_root: str, rep_id: str, window_json: str, files: dict[str, str],
+               batch_size: int) -> list[dict[str, str]]:
+    """Ray task body: build the representation, compute one shard, write it to the shared store."""
+    torch.set_num_threads(1)
+    spec = RepSpec.model_validate_json(spec_json)
+    window = WindowConfig.model_validate_json(window_json)
+    model = spec.build()
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    if model.id != rep_id:
+        raise RuntimeError(f"worker built {model.id}, driver expected {rep_id}: representation is not deterministic")
+    store = EmbeddingStore(store_root, rep_id, window.key(model.sample_rate))
+    shard, errs = compute_shard(model, files, window, batch_size)
+    if shard is not None:
+        store.write_shard(shard)
+    store.log_errors(errs)
+    return errs
+
+
+def _run_ray(spec: RepSpec, store_root: str | os.PathLike[str], store: EmbeddingStore, files: dict[str, str],
+             todo: list[list[str]], window: WindowConfig, batch_size: int, executor: str,
+             result: ExtractResult) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("executor='ray' needs Ray: pip install 'musicrep[ray]'") from None
+    address = executor.split(":", 1)[1] if ":" in executor else None
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+        started = True
+    try:
+        rep_id = store.dir.parent.name
+        task = ray.remote(num_cpus=1)(_ray_shard)
+        refs = [task.remote(spec.model_dump_json(), str(Path(store_root).resolve()), rep_id,
+                            window.model_dump_json(), {k: str(Path(files[k]).resolve()) for k in keys}, batch_size)
+                for keys in todo]
+        for errs in ray.get(refs):
+            result.errors.extend(errs)
+        result.computed_shards += len(todo)
+    finally:
+        if started:
+            ray.shutdown()
