@@ -109,6 +109,34 @@ def features(
                   f"({module.frame_rate:g} frames/s) → {out}")
 
 
+@app.command()
+def evaluate(
+    config: Path = typer.Argument(..., help="YAML config: tasks, representations, probes, grid, seeds, … "
+                                  "(unknown keys are errors; see docs/architecture.md)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Override the config's output folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Evaluate representations × tasks × probes; write OUT/results.csv and print a leaderboard.
+
+    Re-running skips finished work: embeddings are cached in the store, probe results in results.csv.
+    """
+    from musicrep.config import ConfigError, load_config
+    from musicrep.evaluate import evaluate as run_evaluate
+    from musicrep.evaluate import leaderboard, print_leaderboard
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    cfg = cfg.resolve_paths(Path.cwd())
+    if out is not None:
+        cfg = cfg.model_copy(update={"out": out})
+    results = run_evaluate(cfg, progress=not quiet, console=console)
+    print_leaderboard(leaderboard(results), console)
+    console.print(f"results: {cfg.out / 'results.csv'}")
+
+
 from musicrep.data.cli import app as _data_app  # noqa: E402
 
 app.add_typer(_data_app, name="data")

@@ -1,0 +1,124 @@
+"""Typed experiment configs (pydantic), loaded from YAML. Unknown keys are errors that name the key.
+
+Takes a YAML file (or dict) and gives a validated model: :class:`EvaluateConfig` for
+``musicrep evaluate``. Every field has a description, so ``musicrep evaluate --help-config`` and the
+docs can list them; the resolved config (defaults filled in) is saved beside every result.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from musicrep.embed import WindowConfig
+
+__all__ = ["ConfigError", "RepresentationConfig", "EvaluateConfig", "load_config"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A config file is invalid; the message names the file and each offending key."""
+
+
+class RepresentationConfig(BaseModel):
+    """One representation to evaluate: a registry name plus constructor settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Registry name (see `musicrep reps list`), e.g. mfcc, vgg, crepe.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Constructor settings, e.g. {size: small, "
+                                   "seed: 0} for a random twin or {weights: ckpt.safetensors} for a checkpoint.")
+    label: str | None = Field(None, description="Name in results and leaderboards (default: name + settings).")
+    budget_minutes: float | None = Field(None, description="Pretraining budget behind these weights, if any.")
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        extras = "-".join(f"{v}" if k in ("size",) else f"{k}{v}" for k, v in sorted(self.config.items())
+                          if k not in ("weights",))
+        if "weights" in self.config:
+            extras = (extras + "-" if extras else "") + Path(str(self.config["weights"])).stem
+        return f"{self.name}-{extras}" if extras else self.name
+
+
+class EvaluateConfig(BaseModel):
+    """``musicrep evaluate``: representations × tasks × probes → one tidy ``results.csv``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    out: Path = Field(Path("runs/evaluate"), description="Folder for results.csv, the leaderboard and logs.")
+    store: Path | None = Field(None, description="Embedding store folder (default: OUT/store). Share it between "
+                               "runs to reuse embeddings.")
+    tasks: list[Path] = Field(description="Task folders (task.yaml + items.csv), e.g. data/demo/key.")
+    representations: list[RepresentationConfig] = Field(description="What to evaluate.")
+    probes: list[str] = Field(default_factory=lambda: ["linear", "mlp"], description="Probe names (linear, mlp, "
+                              "knn, centroid, keyprofile).")
+    grid: str = Field("fast", description="Probe hyper-parameter grid: faster | fast | default.")
+    layers: Literal["all", "last", "weighted"] = Field("all", description="all: one result per layer (layer scan); "
+                                                       "last: the last layer only; weighted: a learned softmax-"
+                                                       "weighted sum of layers.")
+    seeds: list[int] = Field(default_factory=lambda: [0], description="Probe seeds (each a row).")
+    window: WindowConfig = Field(default_factory=WindowConfig, description="Default windowing; a task's "
+                                 "window_seconds/hop_seconds override it.")
+    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for the 95 % CI (0: no CI).")
+    executor: str = Field("local", description="Extraction executor: local | ray | ray:ADDRESS.")
+    batch_size: int = Field(16, gt=0, description="Windows per forward pass during extraction.")
+
+    @field_validator("grid")
+    @classmethod
+    def _known_grid(cls, v: str) -> str:
+        from musicrep.probe.grids import GRIDS
+
+        if v not in GRIDS:
+            raise ValueError(f"unknown grid {v!r}; choose one of {sorted(GRIDS)}")
+        return v
+
+    def resolve_paths(self, base: Path) -> EvaluateConfig:
+        """Make relative paths relative to ``base`` (the config file's folder or the working directory)."""
+        upd: dict[str, Any] = {
+            "out": self.out if self.out.is_absolute() else base / self.out,
+            "tasks": [t if t.is_absolute() else base / t for t in self.tasks],
+        }
+        if self.store is not None and not self.store.is_absolute():
+            upd["store"] = base / self.store
+        return self.model_copy(update=upd)
+
+    @property
+    def store_dir(self) -> Path:
+        return self.store if self.store is not None else self.out / "store"
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid config"]
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key (not a setting here; check the spelling)" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[M] = EvaluateConfig) -> M:  # type: ignore[assignment]
+    """Read YAML (a path) or a dict into ``model``; raise :class:`ConfigError` naming each bad key."""
+    if isinstance(source, dict):
+        data, name = source, "config"
+    else:
+        path = Path(source)
+        name = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(name, exc)) from None

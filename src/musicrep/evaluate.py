@@ -1,0 +1,227 @@
+"""``musicrep evaluate``: representations × tasks × probes → one tidy ``results.csv`` and a leaderboard.
+
+Takes an :class:`~musicrep.config.EvaluateConfig`; gives ``OUT/results.csv`` (one row per
+representation, layer, task, probe, seed and metric, with a bootstrap 95 % CI), ``OUT/leaderboard.csv``,
+the resolved config (``OUT/config.resolved.yaml``), package versions (``OUT/versions.json``) and
+``OUT/errors.csv`` (files that could not be read).
+
+Why one tidy table: every study, plot and report downstream is a view of it (filter, group, pivot),
+so adding a representation, a probe or a deformation is adding rows, never a new file format.
+
+Why resumable at (representation, task, probe, seed) granularity: extraction is cached by the store,
+and finished probe results are read back from ``results.csv``; a re-run (or a run after a kill) only
+does what is missing. Results are written atomically after every unit of work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from musicrep.config import EvaluateConfig, RepresentationConfig
+from musicrep.data.task import Task
+from musicrep.embed import RepSpec, WindowConfig, extract
+
+__all__ = ["RESULT_COLUMNS", "evaluate", "leaderboard", "print_leaderboard"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of results.csv, in order. ``deformation`` and ``budget_minutes`` are filled by studies.
+RESULT_COLUMNS = [
+    "representation", "rep_id", "budget_minutes", "layer", "task", "kind", "probe", "deformation", "seed",
+    "metric", "value", "ci_low", "ci_high", "valid_value", "n_train", "n_test", "best_config",
+]
+_UNIT = ["representation", "task", "probe", "seed"]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("musicrep", "torch", "numpy", "scipy", "scikit-learn", "librosa", "mir_eval", "soundfile", "soxr",
+                "pandas", "pydantic", "ray", "onnxruntime", "essentia"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
+    os.close(fd)
+    try:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_results(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    df = pd.read_csv(path, dtype={"representation": str, "task": str, "probe": str, "layer": str})
+    return df
+
+
+def _task_window(task: Task, default: WindowConfig) -> WindowConfig:
+    upd: dict[str, Any] = {}
+    if task.spec.window_seconds is not None:
+        upd["window_seconds"] = task.spec.window_seconds
+    if task.spec.hop_seconds is not None:
+        upd["hop_seconds"] = task.spec.hop_seconds
+    return default.model_copy(update=upd) if upd else default
+
+
+def _split_arrays(task: Task, keys: list[str | None], store: Any, split: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Embeddings ``[n, L, H]`` and targets of one split, dropping items whose audio failed."""
+    mask = (task.items["split"] == split).to_numpy()
+    idx = np.flatnonzero(mask)
+    good = [i for i in idx if keys[i] is not None]
+    targets = task.targets(split)
+    keep = np.isin(idx, good)
+    x, _ = store.get([keys[i] for i in good])
+    return x, targets[keep], int(mask.sum() - len(good))
+
+
+ProbeRunner = Callable[..., list[dict[str, Any]]]
+
+
+def _default_probe_runner() -> ProbeRunner:
+    from musicrep.probe import run_probe
+
+    return run_probe
+
+
+def evaluate(
+    cfg: EvaluateConfig,
+    *,
+    progress: bool = True,
+    probe_runner: ProbeRunner | None = None,
+    console: Any = None,
+) -> pd.DataFrame:
+    """Run every (representation, task, probe, seed) not yet in ``OUT/results.csv``; return the full table."""
+    run_probe = probe_runner or _default_probe_runner()
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.resolved.yaml").write_text(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
+    (out / "versions.json").write_text(json.dumps(_versions(), indent=2))
+    results_path = out / "results.csv"
+    results = _read_results(results_path)
+    done = set(map(tuple, results[_UNIT].astype(str).to_numpy())) if len(results) else set()
+    tasks = [Task.load(t) for t in cfg.tasks]
+    error_rows: list[dict[str, str]] = []
+    say = console.print if console is not None else (lambda *a, **k: None)
+
+    for rc in cfg.representations:
+        label = rc.display
+        pending = [(t, p, s) for t in tasks for p in cfg.probes for s in cfg.seeds
+                   if (label, t.name, p, str(s)) not in done]
+        if not pending:
+            say(f"[dim]{label}: all results present, skipped[/dim]")
+            continue
+        spec = RepSpec(name=rc.name, config=rc.config)
+        rep = spec.build()
+        for task in tasks:
+            todo = [(p, s) for (t, p, s) in pending if t is task]
+            if not todo:
+                continue
+            window = _task_window(task, cfg.window)
+            t0 = time.perf_counter()
+            ext = extract(spec if cfg.executor != "local" else rep, task.paths(), cfg.store_dir, window,
+                          batch_size=cfg.batch_size, executor=cfg.executor, progress=progress)
+            for e in ext.errors:
+                error_rows.append({"representation": label, "task": task.name, "path": e["path"], "error": e["error"]})
+            say(f"{label} on {task.name}: embedded {len(ext.ok())}/{len(task)} items "
+                f"({time.perf_counter() - t0:.1f} s){'' if not ext.errors else f', {len(ext.errors)} unreadable'}")
+            data = {s: _split_arrays(task, ext.keys, ext.store, s) for s in ("train", "valid", "test")}
+            layer_dims = list(ext.store.meta.get("layer_dims", []))
+            layer_names = list(ext.store.meta.get("layer_names", []))
+            for probe, seed in todo:
+                t1 = time.perf_counter()
+                rows = run_probe(
+                    kind=task.kind, vocabulary=task.vocabulary, probe=probe, grid=cfg.grid, layers=cfg.layers,
+                    seed=seed, layer_dims=layer_dims, n_bootstrap=cfg.bootstrap,
+                    train=data["train"][:2], valid=data["valid"][:2] if len(data["valid"][1]) else None,
+                    test=data["test"][:2],
+                )
+                new = pd.DataFrame([{
+                    "representation": label, "rep_id": rep.id, "budget_minutes": rc.budget_minutes,
+                    "task": task.name, "kind": task.kind, "probe": probe, "deformation": "none", "seed": seed,
+                    "n_train": len(data["train"][1]), "n_test": len(data["test"][1]),
+                    **{k: v for k, v in r.items() if k != "layer"},
+                    "layer": _layer_label(r.get("layer"), layer_names),
+                } for r in rows], columns=RESULT_COLUMNS)
+                results = pd.concat([results, new], ignore_index=True) if len(results) else new
+                _write_csv_atomic(results, results_path)
+                say(f"  {probe} seed {seed}: {len(rows)} rows ({time.perf_counter() - t1:.1f} s)")
+    if error_rows:
+        _write_csv_atomic(pd.DataFrame(error_rows).drop_duplicates(), out / "errors.csv")
+    board = leaderboard(results)
+    _write_csv_atomic(board, out / "leaderboard.csv")
+    return results
+
+
+def _layer_label(layer: Any, names: list[str]) -> str:
+    if layer is None or layer == "" or (isinstance(layer, float) and np.isnan(layer)):
+        return "all"
+    if isinstance(layer, (int, np.integer)) and 0 <= int(layer) < len(names):
+        return f"{int(layer)}:{names[int(layer)]}"
+    return str(layer)
+
+
+def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
+    """Best row per (task, representation) on each task's primary metric.
+
+    The layer and probe are chosen by the validation score (``valid_value``), never by the test score,
+    so the leaderboard does not peek at the test split. Sorted by test value within each task.
+    """
+    if results.empty:
+        return results
+    from musicrep.metrics import primary_metric
+
+    rows = []
+    for (task, rep), g in results.groupby(["task", "representation"], sort=False):
+        primary = primary_metric(str(g["kind"].iloc[0])).name
+        cand = g[g["metric"] == primary]
+        if cand.empty:
+            continue
+        by = cand["valid_value"].fillna(-np.inf) if cand["valid_value"].notna().any() else cand["value"]
+        rows.append(cand.loc[by.idxmax()])
+    board = pd.DataFrame(rows)
+    return board.sort_values(["task", "value"], ascending=[True, False]).reset_index(drop=True)
+
+
+def print_leaderboard(board: pd.DataFrame, console: Any = None) -> None:
+    """Print the leaderboard with rich: one table per task."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    for task, g in board.groupby("task", sort=True):
+        metric = g["metric"].iloc[0]
+        table = Table(title=f"{task} — {metric} (test, 95 % CI)", title_justify="left")
+        for col in ("representation", "probe", "layer", metric, "95 % CI", "valid"):
+            table.add_column(col, justify="right" if col in (metric, "95 % CI", "valid") else "left")
+        for _, r in g.iterrows():
+            ci = "" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+            valid = "" if pd.isna(r["valid_value"]) else f"{r['valid_value']:.3f}"
+            table.add_row(str(r["representation"]), str(r["probe"]), str(r["layer"]), f"{r['value']:.3f}", ci, valid)
+        console.print(table)
+
+
+def representation_configs(names: list[str]) -> list[RepresentationConfig]:
+    """Plain names → configs (used by the CLI's ``--rep`` shortcut)."""
+    return [RepresentationConfig(name=n) for n in names]
