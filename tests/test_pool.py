@@ -146,6 +146,13 @@ def test_fetch_debian_unpacks_without_installing(tmp_path: Path, monkeypatch: py
         "Description: test\n")
     (pkg / "usr/share/games/fake/music").mkdir(parents=True)
     sf.write(pkg / "usr/share/games/fake/music/theme.ogg", _tone(330, 0.3, 44_100), 44_100)
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    sf.write(buf, _tone(660, 0.2, 22_050), 22_050, format="OGG")
+    with zipfile.ZipFile(pkg / "usr/share/games/fake/music.pk3", "w") as z:  # tracks hidden in a .pk3
+        z.writestr("sound/cdtracks/boss.ogg", buf.getvalue())
     (pkg / "usr/share/doc/fake-music").mkdir(parents=True)
     (pkg / "usr/share/doc/fake-music/copyright").write_text("License: GPL-2+\n")
     deb_store = tmp_path / "store"
@@ -167,8 +174,48 @@ def test_fetch_debian_unpacks_without_installing(tmp_path: Path, monkeypatch: py
 
     monkeypatch.setattr(P.subprocess, "run", fake_run)
     report = P.pool_from_debian(["fake-music", "no-such-music"], tmp_path / "pool", progress=False)
-    assert report.added == ["fake-music/usr/share/games/fake/music/theme"]
+    assert sorted(report.added) == ["fake-music/usr/share/games/fake/music.pk3.d/sound/cdtracks/boss",
+                                    "fake-music/usr/share/games/fake/music/theme"]
     assert report.failed[0][0] == "debian:no-such-music" and "Unable to locate" in report.failed[0][1]
     row = _manifest(tmp_path / "pool")["fake-music/usr/share/games/fake/music/theme"]
     assert row["licence"] == "licences/fake-music/usr/share/doc/fake-music/copyright"
     assert (tmp_path / "pool" / row["licence"]).read_text() == "License: GPL-2+\n"
+
+
+def test_pool_keeps_one_copy_of_identical_or_symlinked_tracks(tmp_path: Path) -> None:
+    """A track shipped once per language folder (symlinks or copies) is pooled once, not six times."""
+    import shutil
+
+    root = tmp_path / "game"
+    sf.write(_mkdir(root / "audio") / "track1.ogg", _tone(440, 0.3, 22_050), 22_050)
+    sf.write(root / "audio" / "track2.ogg", _tone(550, 0.3, 22_050), 22_050)
+    (root / "de").symlink_to(root / "audio", target_is_directory=True)
+    shutil.copy(root / "audio" / "track1.ogg", _mkdir(root / "fr") / "track1.ogg")
+    report = P.pool_from_folder(root, tmp_path / "pool", progress=False)
+    assert sorted(report.added) == ["game/audio/track1", "game/audio/track2"]
+    assert [twin for _, twin in report.duplicates] == ["game/audio/track1"]
+    assert len(_manifest(tmp_path / "pool")) == 2
+
+
+def test_extract_audio_from_pk3_keeps_audio_and_licences_only(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    sf.write(buf, _tone(440, 0.1, 16_000), 16_000, format="OGG")
+    pk3 = tmp_path / "music.pk3"
+    with zipfile.ZipFile(pk3, "w") as z:
+        z.writestr("sound/cdtracks/theme.ogg", buf.getvalue())
+        z.writestr("sound/cdtracks/LICENSE", "CC-BY-SA")
+        z.writestr("maps/level.bsp", b"not audio")
+        z.writestr("../escape.ogg", buf.getvalue())
+    got = P.extract_audio(pk3, tmp_path / "out")
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in got) == [
+        "sound/cdtracks/LICENSE", "sound/cdtracks/theme.ogg"]
+    assert not (tmp_path / "escape.ogg").exists()
+    assert sf.info(tmp_path / "out/sound/cdtracks/theme.ogg").samplerate == 16_000
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p

@@ -53,6 +53,7 @@ __all__ = [
     "PoolReport",
     "PoolSource",
     "build_pool",
+    "extract_audio",
     "fetch_debian",
     "find_licences",
     "pool_from_debian",
@@ -76,6 +77,8 @@ DEFAULT_DEBIAN_PACKAGES = (
 )
 #: A file whose name matches this (case-insensitive) is a licence / copyright notice and is copied.
 _LICENCE_NAME = re.compile(r"(copying|copyright|licen[cs]e|credits|authors)", re.IGNORECASE)
+#: Zip-format archives that game packages hide their music in; unpacked by :func:`fetch_debian`.
+_ARCHIVES = (".pk3", ".zip")
 #: Seconds between manifest checkpoints during a long build (an interrupted build keeps its progress).
 _CHECKPOINT_SECONDS = 10.0
 
@@ -101,6 +104,8 @@ class PoolReport:
     out: Path
     added: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: ``(file, id it duplicates)``: same bytes as an item already pooled (symlinked or copied tracks).
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds_added: float = 0.0
     seconds_total: float = 0.0
@@ -245,6 +250,7 @@ def build_pool(
 
     # Plan: one (source, file, id, licence) per audio file; ids stay unique across and within sources.
     plan: list[tuple[PoolSource, Path, str, str]] = []
+    seen_files: set[Path] = set()  # the same file reached twice (symlinked folders) is planned once
     taken = {(r["source"], r["source_path"]): r["id"] for r in rows.values()}
     used_ids = set(rows)
     for source in sources:
@@ -260,6 +266,10 @@ def build_pool(
             shutil.copyfile(lic, dest)
             copied[lic] = dest.relative_to(out_dir).as_posix()
         for f in find_audio(source.root):
+            real = f.resolve()
+            if real in seen_files:
+                continue
+            seen_files.add(real)
             rel = f.relative_to(source.root).as_posix()
             key = (name, rel)
             if key in taken:
@@ -274,6 +284,7 @@ def build_pool(
 
     bar = tqdm(total=len(plan), desc="pool", unit="file", disable=not progress)
     pending: list[tuple[Path, str, str, str, str, Path]] = []
+    sha_owner: dict[str, str] = {r["source_sha256"]: r["id"] for r in rows.values()}
     for source, f, item_id, licence in plan:
         name = _safe_name(source.name)
         rel = f.relative_to(source.root).as_posix()
@@ -285,6 +296,16 @@ def build_pool(
             continue
         dst = out_dir / "audio" / f"{item_id}.flac"
         old = by_source.get((name, rel))
+        # Identical bytes under another name (Drascula ships each track once per language folder)
+        # would bias pretraining towards duplicated tracks: pool them once.
+        twin = sha_owner.get(src_sha)
+        if twin is not None and twin != item_id:
+            report.duplicates.append((str(f), twin))
+            if rows.pop(item_id, None) is not None:  # pooled by an older run: drop the twin's FLAC too
+                dst.unlink(missing_ok=True)
+            bar.update(1)
+            continue
+        sha_owner[src_sha] = item_id
         if (old is not None and old["source_sha256"] == src_sha and dst.exists()
                 and sha256_file(dst) == old["sha256"]):
             old["licence"] = licence or old["licence"]
@@ -402,9 +423,43 @@ def fetch_debian(
         if r.returncode != 0:
             failures.append((pkg, f"dpkg -x {found[-1].name} failed: {r.stderr.strip()}"))
             continue
+        for archive in sorted(p for p in root.rglob("*") if p.suffix.lower() in _ARCHIVES and p.is_file()):
+            extract_audio(archive, archive.with_name(archive.name + ".d"))
         copyright_file = root / "usr" / "share" / "doc" / pkg / "copyright"
         sources.append(PoolSource(pkg, root, copyright_file if copyright_file.exists() else None))
     return sources, failures
+
+
+def extract_audio(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[Path]:
+    """Extract the audio and licence files of a zip-format archive (``.zip``, Quake-style ``.pk3``).
+
+    Why: several game-music packages (ufoai-music, nexuiz-music) ship their tracks inside one ``.pk3``.
+    Members with absolute paths or ``..`` are ignored (a hostile archive cannot write outside ``dest``).
+    Returns the extracted files; an unreadable archive yields an empty list.
+    """
+    import zipfile
+
+    from musicrep.audio import AUDIO_EXTENSIONS
+
+    out = Path(dest)
+    written: list[Path] = []
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (OSError, zipfile.BadZipFile):
+        return written
+    with zf:
+        for member in zf.infolist():
+            rel = Path(member.filename)
+            if member.is_dir() or rel.is_absolute() or ".." in rel.parts:
+                continue
+            if rel.suffix.lower() not in AUDIO_EXTENSIONS and not _LICENCE_NAME.search(rel.name):
+                continue
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            written.append(target)
+    return written
 
 
 def pool_from_debian(
