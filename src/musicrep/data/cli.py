@@ -57,3 +57,9 @@ def tasks() -> None:
 
     for name, entry in RENDERERS.items():
         console.print(f"[bold]{name}[/bold]  {entry.description}")
+
+
+# `pool` and `import` (unlabelled pool, dataset importers) live in their own module.
+from musicrep.data.import_cli import register as _register_pool_and_import  # noqa: E402
+
+_register_pool_and_import(app)

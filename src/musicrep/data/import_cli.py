@@ -1,0 +1,107 @@
+"""``musicrep data pool`` and ``musicrep data import``: thin typer shells over :mod:`~musicrep.data.pool`
+and :mod:`~musicrep.data.importers`.
+
+Kept apart from :mod:`musicrep.data.cli` (which owns the ``data`` app and ``render``) so the two halves of
+the data package can change without editing each other's files; :func:`register` attaches the commands.
+Both commands finish the batch when single files are bad, list them by name, and exit with status 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def pool(
+    out: Path = typer.Option(..., "--out", "-o", help="Pool folder (created or extended; resumable)."),
+    from_: Optional[list[Path]] = typer.Option(
+        None, "--from", help="Folder of audio files to pool (repeatable; source name = folder name)."),
+    debian: Optional[list[str]] = typer.Option(
+        None, "--debian", help="Debian package to fetch with apt-get download and unpack with dpkg -x "
+        "(repeatable). `--debian default` takes the built-in list of game-music packages."),
+    download_dir: Optional[Path] = typer.Option(
+        None, "--download-dir", help="Keep .deb files and unpacked trees here for a later run (default: temp)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Decoding processes."),
+) -> None:
+    """Decode music to 16 kHz mono FLAC with a manifest (duration, sha256, source, licence file)."""
+    from musicrep.data.pool import DEFAULT_DEBIAN_PACKAGES, PoolError, PoolSource, build_pool, pool_from_debian
+
+    if bool(from_) == bool(debian):
+        err_console.print("[red]give --from FOLDER… or --debian PKG… (one of the two)[/red]")
+        raise typer.Exit(2)
+
+    def show(file: str, why: str) -> None:
+        err_console.print(f"[red]skipped[/red] {file}: {why}", highlight=False, soft_wrap=True)
+
+    try:
+        if from_:
+            missing = [p for p in from_ if not p.is_dir()]
+            if missing:
+                raise PoolError(f"{missing[0]}: not a folder; --from expects a folder of audio files")
+            report = build_pool([PoolSource(p.resolve().name, p) for p in from_], out, jobs=jobs, on_failure=show)
+        else:
+            packages = list(DEFAULT_DEBIAN_PACKAGES) if list(debian or []) == ["default"] else list(debian or [])
+            report = pool_from_debian(packages, out, download_dir=download_dir, jobs=jobs, on_failure=show)
+    except PoolError as exc:
+        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(
+        f"{len(report.added)} added ({report.seconds_added / 60:.1f} min), {len(report.skipped)} already pooled, "
+        f"{len(report.failed)} failed; pool holds {report.seconds_total / 60:.1f} min → {report.manifest} "
+        f"({report.elapsed:.0f} s)", highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def import_(
+    name: Optional[str] = typer.Argument(None, help="Dataset: mtat, gtzan, nsynth, giantsteps, jamendo, emomusic, tinysol, "
+                               "folder, csv (see --list)."),
+    root: Optional[Path] = typer.Option(None, "--root", help="The dataset's local folder (csv: the CSV file)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Task folder to write (several tasks: OUT/<task>/)."),
+    task: Optional[str] = typer.Option(None, "--task", help="Only this task of a multi-task dataset "
+                                       "(nsynth: pitch|instrument, jamendo: top50|moodtheme, …)."),
+    splits: Optional[Path] = typer.Option(None, "--splits", help="Folder with the split files, if not under --root."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="Folder with the audio, if not under --root."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="csv only: multiclass|multilabel|regression|key|pitch."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the splits made for datasets without official ones."),
+    list_: bool = typer.Option(False, "--list", help="List the importers and the layout each expects, then exit."),
+) -> None:
+    """Turn a local copy of a public dataset into task folder(s); the audio stays where it is."""
+    from musicrep.data.importers import IMPORTERS, ImportError_, ImportOptions, import_dataset
+    from musicrep.data.task import TaskError
+
+    if list_:
+        for entry in IMPORTERS.values():
+            console.print(f"[bold]{entry.name}[/bold]  {entry.description}\n{entry.layout}\n", highlight=False)
+        raise typer.Exit()
+    if name is None or root is None or out is None:
+        err_console.print("[red]give NAME, --root and --out[/red] (or --list)")
+        raise typer.Exit(2)
+    try:
+        report = import_dataset(name, root, out, task=task,
+                                options=ImportOptions(splits=splits, audio=audio, seed=seed, kind=kind))
+    except (ImportError_, TaskError) as exc:
+        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    for file, why in report.skipped:
+        err_console.print(f"[red]skipped[/red] {file}: {why}", highlight=False, soft_wrap=True)
+    if report.left_out:
+        console.print(f"{len(report.left_out)} annotation(s) not usable and left out, e.g. "
+                      f"{report.left_out[0][0]}: {report.left_out[0][1]}", highlight=False)
+    for tname, folder in report.tasks.items():
+        counts = ", ".join(f"{s} {n}" for s, n in report.counts[tname].items())
+        console.print(f"{tname}: {counts} ({report.minutes[tname]:.1f} min) → {folder}", highlight=False)
+    if report.skipped:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``pool`` and ``import`` to the ``musicrep data`` app."""
+    app.command("pool")(pool)
+    app.command("import")(import_)
