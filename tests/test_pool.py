@@ -219,3 +219,17 @@ def test_extract_audio_from_pk3_keeps_audio_and_licences_only(tmp_path: Path) ->
 def _mkdir(p: Path) -> Path:
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def test_cli_pool_names_bad_file_and_exits_1(music: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from musicrep.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["data", "pool", "--from", str(music), "--out", str(tmp_path / "p")])
+    assert res.exit_code == 1
+    assert "broken.mp3" in res.output and "2 added" in res.output
+    assert len(_manifest(tmp_path / "p")) == 2
+    both = runner.invoke(app, ["data", "pool", "--out", str(tmp_path / "p")])
+    assert both.exit_code == 2  # neither --from nor --debian
