@@ -255,6 +255,11 @@ def _first_existing(candidates: Iterable[Path]) -> Path | None:
     return None
 
 
+def _dir_with(candidates: Iterable[Path], filename: str) -> Path | None:
+    """The first candidate folder that holds ``filename`` (split files live in a few known places)."""
+    return next((c for c in candidates if (c / filename).exists()), None)
+
+
 def _audio_index(root: Path) -> dict[str, Path]:
     """Audio files under ``root`` by lower-cased stem (``blues.00000``) — for datasets whose lists name
     files with another extension or folder than the copy on disk (GTZAN .au vs .wav)."""
@@ -299,9 +304,7 @@ def _mtat(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     import numpy as np
 
     audio_root = opts.audio or _first_existing([root / "mp3", root / "audio", root]) or root
-    split_dir = opts.splits or _first_existing(
-        [root / "split" / "mtat", root / "split", root]) or root
-    split_dir = Path(split_dir)
+    split_dir = Path(opts.splits or _dir_with([root / "split" / "mtat", root / "split", root], "train.npy") or root)
     annotations = root / "annotations_final.csv"
 
     def track_of(rel: str) -> str:
@@ -362,10 +365,9 @@ def _gtzan(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     Files are matched by stem, so .au and .wav copies both work. Without the split files every clip is
     imported with a deterministic stratified 80/10/10 split (not fault-filtered; recorded in task.yaml).
     """
-    split_dir = opts.splits or _first_existing([root / "splits", root / "split", root / "split" / "gtzan"]) or root
-    split_dir = Path(split_dir)
-    if not (split_dir / "train_filtered.txt").exists() and (root / "train_filtered.txt").exists():
-        split_dir = root
+    split_dir = Path(opts.splits or _dir_with(
+        [root, root / "splits", root / "split", root / "split" / "gtzan", root / "GTZAN_split"],
+        "train_filtered.txt") or root)
     index = _audio_index(root)
     items: list[ImportedItem] = []
     if (split_dir / "train_filtered.txt").exists():
