@@ -46,7 +46,11 @@ class RepresentationEntry:
 
 _REGISTRY: dict[str, RepresentationEntry] = {}
 #: Modules that register representations when imported (one per family).
-_FAMILIES: list[str] = []
+_FAMILIES: list[str] = [
+    "musicrep.models.pretrained",
+    "musicrep.models.external",
+    "musicrep.hear",
+]
 _loaded = False
 
 

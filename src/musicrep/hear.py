@@ -1,0 +1,210 @@
+"""The HEAR 2021 API, both ways.
+
+(a) This module *is* a HEAR-API module for any musicrep representation::
+
+        model = load_model("", rep="crepe", capacity="tiny")        # or MUSICREP_HEAR_REP=crepe
+        emb, ts = get_timestamp_embeddings(audio, model)           # [n, T, H] float32, [n, T] ms
+        scene = get_scene_embeddings(audio, model)                 # [n, H] float32
+
+    so ``hear-validator musicrep.hear`` and heareval can run on it. ``model_file_path`` is passed to the
+    representation as its weights (``weights=`` or, for ``torchscript``, ``path=``).
+
+(b) :class:`HearRepresentation` (registered as ``hear``) wraps any installed HEAR-API module as a
+    representation: ``get("hear", module="hearbaseline", model_file_path="w.pt")``. Its one layer is the
+    module's timestamp embedding (plus, with ``scene=True``, the scene embedding repeated over time).
+
+Why these choices, following the HEAR rules (hear-validator 2021.0.2): the model is a ``torch.nn.Module``
+exposing ``sample_rate`` and int ``scene_embedding_size``/``timestamp_embedding_size``; embeddings are
+float32; timestamps are in milliseconds at regular intervals (±1 ms), one per frame. A timestamp embedding
+is the chosen layers of one frame concatenated at their true widths (``layers="all"`` by default, the
+HEAR baselines' habit); the scene embedding is its mean over the clip's frames. Representations built for
+a fixed window (``window_seconds``) see the clip cut into consecutive windows, so any length works.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from musicrep.models import _REGISTRY, get, register
+from musicrep.models.base import Representation
+
+__all__ = ["HearModel", "load_model", "get_timestamp_embeddings", "get_scene_embeddings", "HearRepresentation"]
+
+HEAR_SAMPLE_RATES = (16_000, 22_050, 44_100, 48_000)
+
+
+class HearModel(nn.Module):
+    """A musicrep representation dressed as a HEAR model (an ``nn.Module`` with the three attributes).
+
+    ``layers``: ``"all"`` (concatenate every layer), ``"last"``, or a list of layer indices/names.
+    """
+
+    def __init__(self, rep: Representation, layers: str | int | list[int | str] = "all") -> None:
+        super().__init__()
+        self.rep = rep
+        if isinstance(rep, nn.Module):
+            self.encoder = rep  # registered so .to(device)/.eval() reach its parameters
+        self.sample_rate = int(rep.sample_rate)
+        if self.sample_rate not in HEAR_SAMPLE_RATES:
+            raise ValueError(f"HEAR allows sample rates {HEAR_SAMPLE_RATES}; representation {rep.name} uses "
+                             f"{self.sample_rate}")
+        names = list(rep.layer_names)
+        if layers == "all":
+            idx = list(range(len(names)))
+        elif layers == "last":
+            idx = [len(names) - 1]
+        else:
+            idx = []
+            for item in layers if isinstance(layers, list) else [layers]:
+                if isinstance(item, str):
+                    if item not in names:
+                        raise KeyError(f"layer {item!r} not in {rep.name} layers {names}")
+                    idx.append(names.index(item))
+                else:
+                    idx.append(int(item) % len(names))
+        self.layer_idx = idx
+        self.timestamp_embedding_size = int(sum(rep.layer_dims[i] for i in idx))
+        self.scene_embedding_size = self.timestamp_embedding_size
+
+    def frames(self, audio: Tensor) -> tuple[Tensor, Tensor]:
+        """``audio [n, samples]`` → (embeddings ``[n, T, H]`` float32, frame centres ``[T]`` in seconds)."""
+        x = audio.detach().float().cpu()
+        n, length = x.shape
+        win = self.rep.window_seconds
+        if win:
+            w = int(round(win * self.sample_rate))
+            k = max(1, math.ceil(length / w))
+            x = torch.nn.functional.pad(x, (0, k * w - length)).reshape(n * k, w)
+        else:
+            k, w = 1, length
+        with torch.inference_mode():
+            e = self.rep.embed(x)  # [n*k, L, T, H]
+        t = e.shape[2]
+        parts = [e[:, i, :, : self.rep.layer_dims[i]] for i in self.layer_idx]
+        emb = torch.cat(parts, dim=-1).reshape(n, k * t, -1)
+        # frame j of window i: centre at i*w + (j + offset) * w/t samples (offset 0 for centred framing)
+        step = w / self.sample_rate / t if win else 1.0 / self.rep.frame_rate
+        offset = 0.0 if getattr(self.rep, "centered_frames", False) else 0.5
+        centres = (torch.arange(k * t, dtype=torch.float64) + offset) * step
+        keep = centres <= length / self.sample_rate + 1e-9  # drop frames centred in window padding
+        keep[0] = True
+        return emb[:, keep].float().contiguous(), centres[keep]
+
+
+def load_model(model_file_path: str = "", rep: str | None = None, layers: str | int | list[int | str] = "all",
+               **cfg: Any) -> HearModel:
+    """HEAR ``load_model``: build representation ``rep`` (default ``$MUSICREP_HEAR_REP`` or ``vgg``).
+
+    ``model_file_path`` (if non-empty) is the representation's weights; other keywords go to
+    :func:`musicrep.models.get`.
+    """
+    name = rep or os.environ.get("MUSICREP_HEAR_REP", "vgg")
+    if model_file_path:
+        factory = _REGISTRY[name].factory if name in _REGISTRY else None
+        params = inspect.signature(factory).parameters if factory else {}
+        cfg.setdefault("path" if "path" in params and "weights" not in params else "weights", model_file_path)
+    return HearModel(get(name, **cfg), layers=layers)
+
+
+def _check(audio: Tensor, model: HearModel) -> Tensor:
+    if not isinstance(audio, Tensor):
+        audio = torch.as_tensor(np.asarray(audio))
+    if audio.ndim != 2:
+        raise ValueError(f"HEAR audio must be [n_sounds, n_samples], got shape {tuple(audio.shape)}")
+    return audio
+
+
+def get_timestamp_embeddings(audio: Tensor, model: HearModel) -> tuple[Tensor, Tensor]:
+    """HEAR: ``audio [n, samples]`` → (``[n, T, timestamp_embedding_size]`` float32, ``[n, T]`` ms)."""
+    audio = _check(audio, model)
+    emb, centres = model.frames(audio)
+    ts = (centres * 1000.0).float()[None].expand(emb.shape[0], -1).contiguous()
+    return emb.to(audio.device), ts.to(audio.device)
+
+
+def get_scene_embeddings(audio: Tensor, model: HearModel) -> Tensor:
+    """HEAR: ``audio [n, samples]`` → ``[n, scene_embedding_size]`` float32 (mean over the clip's frames)."""
+    audio = _check(audio, model)
+    emb, _ = model.frames(audio)
+    return emb.mean(dim=1).to(audio.device)
+
+
+# --------------------------------------------------------------------------- (b) HEAR module → musicrep
+
+
+class HearRepresentation(Representation):
+    """Any installed HEAR-API module as a representation (one layer: its timestamp embeddings).
+
+    Only PyTorch HEAR modules are supported (audio is passed as a torch tensor). ``frame_rate`` is read
+    from the module's own timestamps on a probe clip of ``probe_seconds`` of silence.
+    """
+
+    name = "hear"
+    window_seconds: float | None = None
+
+    def __init__(self, module: str, model_file_path: str = "", scene: bool = False, probe_seconds: float = 2.0,
+                 load_kwargs: dict[str, Any] | None = None) -> None:
+        try:
+            self.module = importlib.import_module(module)
+        except ImportError as exc:
+            raise ImportError(f"hear: cannot import HEAR module {module!r} ({exc}); pip install it") from None
+        for fn in ("load_model", "get_timestamp_embeddings", "get_scene_embeddings"):
+            if not hasattr(self.module, fn):
+                raise AttributeError(f"hear: module {module!r} lacks {fn}(); not a HEAR-API module")
+        self.module_name, self.model_file_path, self.scene = module, model_file_path, scene
+        args = (model_file_path,) if model_file_path else ()
+        self.model = self.module.load_model(*args, **(load_kwargs or {}))
+        self.load_kwargs = load_kwargs or {}
+        if isinstance(self.model, nn.Module):
+            self.model.eval()
+        self.sample_rate = int(self.model.sample_rate)
+        with torch.inference_mode():
+            _, ts = self.module.get_timestamp_embeddings(torch.zeros(1, int(probe_seconds * self.sample_rate)),
+                                                         self.model)
+        ts = torch.as_tensor(ts, dtype=torch.float64)[0]
+        self.frame_rate = 1000.0 / float(torch.diff(ts).mean()) if ts.numel() > 1 else 1.0 / probe_seconds
+        self.layer_names = ["timestamp"] + (["scene"] if scene else [])
+        self.layer_dims = [int(self.model.timestamp_embedding_size)]
+        if scene:
+            self.layer_dims.append(int(self.model.scene_embedding_size))
+
+    def embed(self, audio: Tensor) -> Tensor:
+        emb, _ = self.module.get_timestamp_embeddings(torch.as_tensor(audio, dtype=torch.float32), self.model)
+        emb = torch.as_tensor(emb, dtype=torch.float32)
+        layers = [emb]
+        if self.scene:
+            sc = torch.as_tensor(self.module.get_scene_embeddings(audio, self.model), dtype=torch.float32)
+            layers.append(sc[:, None].expand(-1, emb.shape[1], -1))
+        h = max(x.shape[-1] for x in layers)
+        out = emb.new_zeros((emb.shape[0], len(layers), emb.shape[1], h))
+        for i, x in enumerate(layers):
+            out[:, i, :, : x.shape[-1]] = x
+        return out
+
+    def config(self) -> dict[str, Any]:
+        return {"module": self.module_name, "model_file_path": self.model_file_path, "scene": self.scene,
+                "load_kwargs": self.load_kwargs}
+
+    def weights_checksum(self) -> str:
+        if isinstance(self.model, nn.Module):
+            from musicrep.models.base import state_checksum
+
+            return state_checksum(self.model)
+        return "none"
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters()) if isinstance(self.model, nn.Module) else 0
+
+
+@register("hear", "external", "any installed HEAR-API module (module=NAME, model_file_path=…)")
+def _hear(**cfg: Any) -> Representation:
+    return HearRepresentation(**cfg)
