@@ -7,6 +7,8 @@ Other data commands (``pool``, ``import``) attach themselves to :data:`app` in t
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -33,7 +35,9 @@ def render(
         None, "--soundfont", help="SoundFont name (timgm6mb, fluidr3, musescore) or path to a .sf2 file."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed: same seed and options → byte-identical output."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Processes to render with."),
+    workers: int = typer.Option(
+        min(2, os.cpu_count() or 1), "--workers", "-j", help="Processes to render with (output does not depend on it)."
+    ),
 ) -> None:
     """Render a labelled task from MIDI/music21 scores with a SoundFont, deterministically."""
     from musicrep.data.render import RenderError, render_task
@@ -41,13 +45,18 @@ def render(
     if n is not None and minutes is not None:
         err_console.print("[red]give --n or --minutes, not both[/red]")
         raise typer.Exit(2)
+    t0 = time.perf_counter()
     try:
         reports = render_task(task, out, n=n, minutes=minutes, soundfont=soundfont, seed=seed, workers=workers)
     except RenderError as exc:
         err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+    wall = time.perf_counter() - t0
     for rep in reports:
         console.print(rep.summary(), highlight=False)
+    audio = sum(r.audio_seconds for r in reports)
+    console.print(f"rendered {audio / 60:.1f} min of audio in {wall:.1f} s: "
+                  f"[bold]{audio / max(wall, 1e-9):.0f}× realtime[/bold] ({workers} worker(s))")
 
 
 @app.command()
