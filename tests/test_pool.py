@@ -183,18 +183,30 @@ def test_fetch_debian_unpacks_without_installing(tmp_path: Path, monkeypatch: py
 
 
 def test_pool_keeps_one_copy_of_identical_or_symlinked_tracks(tmp_path: Path) -> None:
-    """A track shipped once per language folder (symlinks or copies) is pooled once, not six times."""
+    """A track shipped once per language folder (symlinks or copies) is pooled once, not six times,
+    and the copy kept is the first in sorted order even when an earlier run pooled another one."""
     import shutil
 
     root = tmp_path / "game"
-    sf.write(_mkdir(root / "audio") / "track1.ogg", _tone(440, 0.3, 22_050), 22_050)
-    sf.write(root / "audio" / "track2.ogg", _tone(550, 0.3, 22_050), 22_050)
-    (root / "de").symlink_to(root / "audio", target_is_directory=True)
+    # Run 1 sees the tracks only under de/ (real files).
+    sf.write(_mkdir(root / "de") / "track1.ogg", _tone(440, 0.3, 22_050), 22_050)
+    sf.write(root / "de" / "track2.ogg", _tone(550, 0.3, 22_050), 22_050)
+    first = P.pool_from_folder(root, tmp_path / "pool", progress=False)
+    assert sorted(first.added) == ["game/de/track1", "game/de/track2"]
+    # Then the package layout changes to Drascula's: audio/ holds the files, de/ symlinks, fr/ a copy.
+    _mkdir(root / "audio")
+    for n in ("track1.ogg", "track2.ogg"):
+        shutil.move(root / "de" / n, root / "audio" / n)
+        (root / "de" / n).symlink_to(Path("..") / "audio" / n)
     shutil.copy(root / "audio" / "track1.ogg", _mkdir(root / "fr") / "track1.ogg")
     report = P.pool_from_folder(root, tmp_path / "pool", progress=False)
     assert sorted(report.added) == ["game/audio/track1", "game/audio/track2"]
-    assert [twin for _, twin in report.duplicates] == ["game/audio/track1"]
-    assert len(_manifest(tmp_path / "pool")) == 2
+    assert sorted(twin for _, twin in report.duplicates) == ["game/audio/track1"] * 2 + ["game/audio/track2"]
+    rows = _manifest(tmp_path / "pool")
+    assert sorted(rows) == ["game/audio/track1", "game/audio/track2"]
+    assert not (tmp_path / "pool/audio/game/de/track1.flac").exists()  # the stale twin's FLAC is gone
+    again = P.pool_from_folder(root, tmp_path / "pool", progress=False)
+    assert again.added == [] and sorted(again.skipped) == ["game/audio/track1", "game/audio/track2"]
 
 
 def test_extract_audio_from_pk3_keeps_audio_and_licences_only(tmp_path: Path) -> None:

@@ -250,7 +250,8 @@ def build_pool(
 
     # Plan: one (source, file, id, licence) per audio file; ids stay unique across and within sources.
     plan: list[tuple[PoolSource, Path, str, str]] = []
-    seen_files: set[Path] = set()  # the same file reached twice (symlinked folders) is planned once
+    seen_files: dict[Path, str] = {}  # the same file reached twice (symlinked folders) is planned once
+    linked: list[tuple[str, str, Path, str]] = []  # (source, relative path, file, id of the planned copy)
     taken = {(r["source"], r["source_path"]): r["id"] for r in rows.values()}
     used_ids = set(rows)
     for source in sources:
@@ -267,10 +268,10 @@ def build_pool(
             copied[lic] = dest.relative_to(out_dir).as_posix()
         for f in find_audio(source.root):
             real = f.resolve()
-            if real in seen_files:
-                continue
-            seen_files.add(real)
             rel = f.relative_to(source.root).as_posix()
+            if real in seen_files:
+                linked.append((name, rel, f, seen_files[real]))
+                continue
             key = (name, rel)
             if key in taken:
                 item_id = taken[key]
@@ -279,12 +280,22 @@ def build_pool(
                 if item_id in used_ids:  # a.ogg next to a.wav: keep both, the extension disambiguates
                     item_id = f"{name}/{rel}"
                 used_ids.add(item_id)
+            seen_files[real] = item_id
             lic = _licence_for(f, source, licences)
             plan.append((source, f, item_id, copied.get(lic, "") if lic is not None else ""))
 
     bar = tqdm(total=len(plan), desc="pool", unit="file", disable=not progress)
     pending: list[tuple[Path, str, str, str, str, Path]] = []
-    sha_owner: dict[str, str] = {r["source_sha256"]: r["id"] for r in rows.values()}
+    # Owners of source checksums: rows from sources outside this run keep theirs; within the run the
+    # first file in sorted order wins, so the result does not depend on what an earlier run did.
+    for name, rel, f, twin in linked:
+        report.duplicates.append((str(f), twin))
+        stale = by_source.get((name, rel))  # pooled by an older run that followed the link
+        if stale is not None and rows.pop(stale["id"], None) is not None:
+            (out_dir / stale["path"]).unlink(missing_ok=True)
+    planned = {(_safe_name(src.name), f.relative_to(src.root).as_posix()) for src, f, _, _ in plan}
+    sha_owner: dict[str, str] = {r["source_sha256"]: r["id"] for r in rows.values()
+                                 if (r["source"], r["source_path"]) not in planned}
     for source, f, item_id, licence in plan:
         name = _safe_name(source.name)
         rel = f.relative_to(source.root).as_posix()
