@@ -26,6 +26,7 @@ Adding a task is adding one function decorated with :func:`register`.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -462,8 +463,13 @@ def _note_audit(runner: _Runner, families: Sequence[str]) -> dict[int, str]:
 
     Running it here (not in a worker) also imports and warms librosa before the worker pool forks.
     """
+    return dict(_cached_audit(runner.soundfont, tuple(families)))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_audit(soundfont: str, families: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
     progs = [p for fam in families for p in range(8 * GM_FAMILIES.index(fam), 8 * GM_FAMILIES.index(fam) + 8)]
-    return audit_programs(Synth(runner.soundfont, sample_rate=SR), progs)
+    return tuple(sorted(audit_programs(Synth(soundfont, sample_rate=SR), progs).items()))
 
 
 def _note_spec(kind: str, jobs: Sequence[Job], name: str, excluded: dict[int, str]) -> dict[str, Any]:

@@ -1,0 +1,95 @@
+"""Budgets: nested, reproducible subsets of a task or a pool by minutes of audio or items per class.
+
+Takes a :class:`~musicrep.data.task.Task` or an items/manifest ``DataFrame`` (columns ``id`` and
+``duration``; ``group`` and ``label`` when present) and gives the same kind of object restricted to a
+budget, rows in their original order.
+
+Why ranks from a hash rather than a shuffled list: every unit (a track, i.e. a ``group`` — or the
+item itself when there is no group) gets a rank ``sha256(seed, unit)`` that depends on nothing else.
+Taking the lowest-ranked units until the budget is met therefore gives *nested* budgets (the 5-minute
+set is inside the 10-minute set, the 5-per-class set inside the 10-per-class set) and the choice of a
+track does not change when unrelated tracks are added to or removed from the pool. Limited-data
+learning curves need exactly that: each larger budget adds data, it never swaps it.
+
+Why whole tracks: excerpts of one recording are near-duplicates; a budget counted in minutes of
+*distinct* music must never split a track across budgets or across train/test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from musicrep.data.task import LABEL_SEP, Task, TaskError
+
+__all__ = ["rank", "subset"]
+
+T = TypeVar("T", Task, pd.DataFrame)
+
+
+def rank(units: pd.Series | list[str], seed: int = 0) -> np.ndarray:
+    """A seeded rank key per unit: the first 8 bytes of ``sha256(f"{seed}:{unit}")`` as uint64."""
+    return np.array(
+        [int.from_bytes(hashlib.sha256(f"{seed}:{u}".encode()).digest()[:8], "big") for u in units],
+        dtype=np.uint64,
+    )
+
+
+def subset(task_or_items: T, minutes: float | None = None, per_class: int | None = None, seed: int = 0,
+           split: str | None = None) -> T:
+    """Restrict a task or manifest to a budget: ``minutes`` of audio by whole tracks, or ``per_class`` items.
+
+    - ``minutes``: the smallest prefix of tracks (in seeded rank order) holding at least that much audio;
+      a budget larger than the data returns all of it.
+    - ``per_class``: walking items in seeded rank order (tracks first, then items within a track), keep an
+      item while its class has fewer than ``per_class`` items. For multilabel items, keep it while *any*
+      of its labels is below the count (greedy, so nesting is exact for single-label data only).
+    - ``split``: consider only that split (e.g. budget the training set and evaluate on full test).
+
+    Returns the same type as given (a :class:`Task` keeps its spec and root).
+    """
+    if (minutes is None) == (per_class is None):
+        raise ValueError("subset: give exactly one of minutes=… or per_class=…")
+    is_task = isinstance(task_or_items, Task)
+    df = task_or_items.items if is_task else task_or_items
+    for col in ("id", "duration"):
+        if col not in df.columns:
+            raise TaskError(f"subset: items need an {col!r} column (have {list(df.columns)})")
+    if split is not None:
+        df = df[df["split"] == split]
+    units = df["group"].where(df["group"].astype(str) != "", df["id"]) if "group" in df.columns else df["id"]
+    units = units.astype(str)
+    order = np.lexsort((rank(df["id"].astype(str), seed), rank(units, seed)))  # last key sorts first
+
+    if minutes is not None:
+        if minutes <= 0:
+            raise ValueError("subset: minutes must be > 0")
+        per_unit = df.groupby(units.to_numpy(), sort=False)["duration"].sum()
+        unit_order = pd.unique(units.to_numpy()[order])
+        cum = np.cumsum(per_unit.loc[unit_order].to_numpy(dtype=float))
+        n_units = int(np.searchsorted(cum, minutes * 60.0 - 1e-9) + 1)
+        keep_units = set(unit_order[:n_units])
+        mask = units.isin(keep_units).to_numpy()
+    else:
+        if per_class <= 0:
+            raise ValueError("subset: per_class must be > 0")
+        kind = task_or_items.kind if is_task else None
+        if kind == "regression":
+            raise TaskError("subset: per_class needs class labels; this task is a regression")
+        if "label" not in df.columns:
+            raise TaskError("subset: per_class needs a 'label' column")
+        multilabel = kind == "multilabel" or (kind is None and df["label"].astype(str).str.contains(LABEL_SEP).any())
+        counts: dict[str, int] = {}
+        mask = np.zeros(len(df), dtype=bool)
+        labels = df["label"].astype(str).to_numpy()
+        for i in order:
+            labs = [x for x in labels[i].split(LABEL_SEP) if x] if multilabel else [labels[i]]
+            if any(counts.get(x, 0) < per_class for x in labs):
+                mask[i] = True
+                for x in labs:
+                    counts[x] = counts.get(x, 0) + 1
+    chosen = df[mask]
+    return task_or_items.with_items(chosen) if is_task else chosen
