@@ -245,3 +245,23 @@ def test_cli_pool_names_bad_file_and_exits_1(music: Path, tmp_path: Path) -> Non
     assert len(_manifest(tmp_path / "p")) == 2
     both = runner.invoke(app, ["data", "pool", "--out", str(tmp_path / "p")])
     assert both.exit_code == 2  # neither --from nor --debian
+
+
+def test_pool_budgets_are_nested_whole_tracks(tmp_path: Path) -> None:
+    """load_pool gives what subset() budgets: nested minute budgets of whole pooled tracks."""
+    from musicrep.data.subset import subset
+
+    root = tmp_path / "music"
+    root.mkdir()
+    for i in range(12):
+        sf.write(root / f"t{i:02d}.wav", _tone(200 + 20 * i, 0.5 + 0.25 * i, 16_000), 16_000)
+    P.pool_from_folder(root, tmp_path / "pool", progress=False)
+    pool = P.load_pool(tmp_path / "pool", check=True)
+    assert len(pool) == 12 and pool["duration"].sum() == pytest.approx(sum(0.5 + 0.25 * i for i in range(12)), abs=0.01)
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in pool["path"])
+    small, large = subset(pool, minutes=0.05, seed=1), subset(pool, minutes=0.15, seed=1)
+    assert set(small["id"]) < set(large["id"])
+    assert small["duration"].sum() >= 3.0 and large["duration"].sum() >= 9.0
+    (tmp_path / "pool" / pool["path"].iloc[0]).write_bytes(b"damaged")
+    with pytest.raises(P.PoolError, match="checksum"):
+        P.load_pool(tmp_path / "pool", check=True)

@@ -21,6 +21,10 @@ Why the licence column: the pool is built from other people's music under GPL/CC
 the licence file that covers it (nearest licence file in the same or a parent folder, else the source's
 main one, e.g. Debian's ``usr/share/doc/<package>/copyright``) so attribution travels with the audio.
 
+Budgets: :func:`load_pool` returns the manifest as the DataFrame that
+:func:`musicrep.data.subset.subset` takes, so nested, reproducible minute budgets of whole tracks
+(``subset(load_pool(out), minutes=5)``) come from the same code as labelled-task budgets.
+
 Bad input never stops a build: an unreadable file is reported by name in :attr:`PoolReport.failed` and
 skipped; the rest is converted.
 """
@@ -39,11 +43,15 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
 from musicrep.audio import DEFAULT_SR, AudioError, find_audio, stream
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DEFAULT_DEBIAN_PACKAGES",
@@ -56,6 +64,7 @@ __all__ = [
     "extract_audio",
     "fetch_debian",
     "find_licences",
+    "load_pool",
     "pool_from_debian",
     "pool_from_folder",
     "read_manifest",
@@ -154,6 +163,31 @@ def read_manifest(out: str | os.PathLike[str]) -> list[dict[str, str]]:
             raise PoolError(f"{path}: not a pool manifest (missing column(s) {', '.join(missing)}); "
                             "delete it or choose another --out")
         return list(reader)
+
+
+def load_pool(out: str | os.PathLike[str], *, check: bool = False) -> pd.DataFrame:
+    """The pool manifest as a DataFrame: ``path`` made absolute, ``duration`` in seconds (float).
+
+    This is the shape :func:`musicrep.data.subset.subset` budgets take, so a nested 5/10/…-minute
+    pretraining set is ``subset(load_pool(out), minutes=5, seed=0)`` (whole tracks, reproducible).
+    ``check=True`` also verifies every FLAC's sha256 against the manifest and raises :class:`PoolError`
+    naming the first damaged or missing file (run the pool command again to repair it).
+    """
+    import pandas as pd
+
+    rows = read_manifest(out)
+    if not rows:
+        raise PoolError(f"{Path(out) / MANIFEST}: no pool here; build one with `musicrep data pool --out {out} …`")
+    df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    base = Path(out).resolve()
+    df["path"] = [str(base / p) for p in df["path"]]
+    df["duration"] = df["duration"].astype(float)
+    if check:
+        for path, sha in zip(df["path"], df["sha256"]):
+            if not Path(path).is_file() or sha256_file(path) != sha:
+                raise PoolError(f"{path}: missing or not matching its manifest checksum; "
+                                f"rerun `musicrep data pool --out {out} …` to rebuild it")
+    return df
 
 
 def _write_manifest(out: Path, rows: Iterable[dict[str, str]]) -> None:
