@@ -308,11 +308,12 @@ def _mtat(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     annotations = root / "annotations_final.csv"
 
     def track_of(rel: str) -> str:
-        return re.sub(r"(-\d+)+\.mp3$", "", Path(rel).name)
+        return re.sub(r"-\d+-\d+\.mp3$", "", Path(rel).name)  # "<artist>-<album>-<nn>-<title>-<start>-<end>.mp3"
 
     items: list[ImportedItem] = []
     if (split_dir / "train.npy").exists():
-        tags = [str(t) for t in np.load(split_dir / "tags.npy", allow_pickle=True)]
+        tags = [str(t) for t in np.load(_need(split_dir / "tags.npy", "MTAT tags.npy", "it comes with the split files"),
+                                        allow_pickle=True)]
         binary = np.load(split_dir / "binary.npy", allow_pickle=True) if (split_dir / "binary.npy").exists() else None
         by_row: dict[int, list[str]] = {}
         if binary is None:
@@ -341,7 +342,7 @@ def _mtat(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
             if not rel:
                 continue
             folder = rel.split("/", 1)[0].lower()
-            split = "test" if folder in "def" else "valid" if folder == "c" else "train"
+            split = "test" if folder in ("d", "e", "f") else "valid" if folder == "c" else "train"
             items.append(ImportedItem(Path(rel).with_suffix("").as_posix(), audio_root / rel, split,
                                       [t for t in tags if r.get(t) == "1"], group=track_of(rel)))
         prov = {"split": "directory split 0-b/c/d-f (no split files found)"}
