@@ -37,7 +37,7 @@ from typing import Any
 
 from musicrep.audio import AudioError, find_audio
 from musicrep.audio import info as audio_info
-from musicrep.data.task import KEY_VOCABULARY, PITCH_CLASSES, SPLITS, TaskSpec, write_task
+from musicrep.data.task import KEY_VOCABULARY, KINDS, PITCH_CLASSES, SPLITS, TaskSpec, write_task
 
 __all__ = [
     "IMPORTERS",
@@ -463,7 +463,8 @@ def _giantsteps(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     → MTG-key tracks with confidence 2 and one unambiguous key become train (10 % held out as valid,
     stratified by key), GiantSteps-key becomes test. Or ROOT is one dataset folder (audio/ +
     annotations/key/ or annotations/giantsteps/ ``*.key`` files, or annotations.txt): all its tracks
-    with a usable key, split 80/10/10 stratified. Keys are spelled with sharps (``A# major``);
+    with a usable key, split 80/10/10 stratified. Keys are written in the task format's spelling
+    (:data:`musicrep.data.task.KEY_VOCABULARY`: ``Bb major``, ``F# minor``; enharmonics mapped);
     ambiguous or missing keys ("-", "C minor / F# minor") are left out and reported.
     """
 
@@ -513,7 +514,7 @@ def _giantsteps(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
                                "annotations/key/<id>.LOFI.key, or both dataset folders side by side)")
         _split_items(items, opts)
         prov = {"split": f"stratified 80/10/10, seed {opts.seed}"}
-    task = ImportedTask("giantsteps_key", "key", list(KEY_VOCABULARY), items, ["mirex"],
+    task = ImportedTask("giantsteps_key", "key", list(KEY_VOCABULARY), items, ["mirex", "accuracy"],
                         {"dataset": "GiantSteps key", **prov}, left_out=skipped)
     return {"giantsteps": task}
 
@@ -728,6 +729,8 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     if not rows or "path" not in rows[0] or "label" not in rows[0]:
         raise ImportError_(f"{root}: needs a header with at least `path` and `label` columns")
     kind = opts.kind or ("multilabel" if any(";" in r["label"] for r in rows) else "multiclass")
+    if kind not in KINDS:
+        raise ImportError_(f"--kind {kind!r} is not a task kind; choose one of {', '.join(KINDS)}")
     aliases = {"validation": "valid", "val": "valid", "dev": "valid", "training": "train", "eval": "test"}
     items: list[ImportedItem] = []
     seen: Counter[str] = Counter()
@@ -775,8 +778,9 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
         vocab = sorted({lab for it in items for lab in it.labels}, key=lambda x: int(float(x)))
     else:
         vocab = sorted({lab for it in items for lab in it.labels})
-    metrics = {"multiclass": ["accuracy"], "multilabel": ["map", "roc_auc"], "regression": ["r2"],
-               "key": ["mirex"], "pitch": ["pitch_accuracy"]}.get(kind, [])
+    from musicrep.metrics import TASK_METRICS
+
+    metrics = list(TASK_METRICS[kind])
     name = _task_name(root.with_suffix(""))
     return {name: ImportedTask(name, kind, vocab, items, metrics, {"dataset": f"csv {root}", "split": how})}
 
