@@ -371,11 +371,11 @@ def test_csv_importer_splits_kinds_and_errors(tmp_path: Path) -> None:
     assert reg.kind == "regression" and sorted(reg.targets()) == [0.0, 0.5, 1.0, 1.5]
 
     (tmp_path / "bad.csv").write_text("path,label,split\na/0.wav,x,holdout\n")
-    with pytest.raises(I.ImportError_, match="holdout"):
+    with pytest.raises(I.DatasetError, match="holdout"):
         I.import_dataset("csv", tmp_path / "bad.csv", tmp_path / "bad", progress=False)
-    with pytest.raises(I.ImportError_, match="unknown dataset"):
+    with pytest.raises(I.DatasetError, match="unknown dataset"):
         I.import_dataset("nope", tmp_path, tmp_path / "x")
-    with pytest.raises(I.ImportError_, match="examples.json"):
+    with pytest.raises(I.DatasetError, match="examples.json"):
         I.import_dataset("nsynth", tmp_path, tmp_path / "x")
 
 

@@ -73,7 +73,7 @@ def import_(
     list_: bool = typer.Option(False, "--list", help="List the importers and the layout each expects, then exit."),
 ) -> None:
     """Turn a local copy of a public dataset into task folder(s); the audio stays where it is."""
-    from musicrep.data.importers import IMPORTERS, ImportError_, ImportOptions, import_dataset
+    from musicrep.data.importers import IMPORTERS, DatasetError, ImportOptions, import_dataset
     from musicrep.data.task import TaskError
 
     if list_:
@@ -86,7 +86,7 @@ def import_(
     try:
         report = import_dataset(name, root, out, task=task,
                                 options=ImportOptions(splits=splits, audio=audio, seed=seed, kind=kind))
-    except (ImportError_, TaskError) as exc:
+    except (DatasetError, TaskError) as exc:
         err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     for file, why in report.skipped:

@@ -41,7 +41,7 @@ from musicrep.data.task import KEY_VOCABULARY, KINDS, PITCH_CLASSES, SPLITS, Tas
 
 __all__ = [
     "IMPORTERS",
-    "ImportError_",
+    "DatasetError",
     "ImportOptions",
     "ImportReport",
     "ImportedItem",
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 
-class ImportError_(Exception):  # noqa: N801 — `ImportError` is a builtin; the underscore keeps them apart
+class DatasetError(Exception):
     """The dataset cannot be imported (wrong root, missing annotation/split file). Names the file and fix."""
 
 
@@ -244,7 +244,7 @@ def canonical_key(text: str) -> str | None:
 
 def _need(path: Path, what: str, fix: str) -> Path:
     if not path.exists():
-        raise ImportError_(f"{path}: {what} not found; {fix}")
+        raise DatasetError(f"{path}: {what} not found; {fix}")
     return path
 
 
@@ -276,7 +276,7 @@ def _read_csv(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
-            raise ImportError_(f"{path}: empty file") from None
+            raise DatasetError(f"{path}: empty file") from None
         return [{h: v.strip() for h, v in zip(header, row)} for row in reader if any(c.strip() for c in row)]
 
 
@@ -385,7 +385,7 @@ def _gtzan(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
             if re.fullmatch(r"[a-z]+\.\d{5}", stem):
                 items.append(ImportedItem(stem, path, "", [stem.split(".")[0]]))
         if not items:
-            raise ImportError_(f"{root}: no GTZAN files (<genre>.000NN.wav/.au) found; give the folder holding genres/")
+            raise DatasetError(f"{root}: no GTZAN files (<genre>.000NN.wav/.au) found; give the folder holding genres/")
         _split_items(items, opts)
         prov = {"split": f"stratified 80/10/10, seed {opts.seed} (no *_filtered.txt found; NOT fault-filtered)"}
     vocab = sorted({it.labels[0] for it in items})
@@ -409,7 +409,7 @@ def _nsynth(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     """
     found = {s: root / f"nsynth-{s}" for s in SPLITS if (root / f"nsynth-{s}" / "examples.json").exists()}
     if not found:
-        raise ImportError_(f"{root}: no nsynth-{{train,valid,test}}/examples.json found; "
+        raise DatasetError(f"{root}: no nsynth-{{train,valid,test}}/examples.json found; "
                            "unpack the official NSynth json/wav tarballs into ROOT")
     pitch_items: list[ImportedItem] = []
     family_items: list[ImportedItem] = []
@@ -510,7 +510,7 @@ def _giantsteps(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     else:
         items, skipped = one_dataset(root, min_conf=0)
         if not items:
-            raise ImportError_(f"{root}: no GiantSteps tracks found (expected audio/<id>.LOFI.mp3 with "
+            raise DatasetError(f"{root}: no GiantSteps tracks found (expected audio/<id>.LOFI.mp3 with "
                                "annotations/key/<id>.LOFI.key, or both dataset folders side by side)")
         _split_items(items, opts)
         prov = {"split": f"stratified 80/10/10, seed {opts.seed}"}
@@ -564,7 +564,7 @@ def _jamendo(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
         _drop_leaky_groups(task)
         tasks[name] = task
     if not tasks:
-        raise ImportError_(f"{split_dir}: no autotagging_top50tags-*.tsv / autotagging_moodtheme-*.tsv split files; "
+        raise DatasetError(f"{split_dir}: no autotagging_top50tags-*.tsv / autotagging_moodtheme-*.tsv split files; "
                            "give the mtg-jamendo-dataset clone as --root or --splits data/splits/split-0")
     return tasks
 
@@ -657,7 +657,7 @@ def _tinysol(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
         for n in names:
             if n in r:
                 return r[n]
-        raise ImportError_(f"{meta}: none of the columns {names} found (got {', '.join(r)})")
+        raise DatasetError(f"{meta}: none of the columns {names} found (got {', '.join(r)})")
 
     fold_split = {"0": "test", "1": "valid"}
     inst_items, pitch_items = [], []
@@ -698,7 +698,7 @@ def _folder(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
         group = f"{rel.parts[0]}/{rel.parts[1]}" if len(rel.parts) > 2 else ""
         items.append(ImportedItem(rel.with_suffix("").as_posix(), f, "", [rel.parts[0]], group))
     if not items:
-        raise ImportError_(f"{root}: no audio in sub-folders; expected ROOT/<class>/<file>")
+        raise DatasetError(f"{root}: no audio in sub-folders; expected ROOT/<class>/<file>")
     _split_items(items, opts)
     vocab = sorted({it.labels[0] for it in items})
     name = _task_name(root)
@@ -723,14 +723,14 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     if root.is_dir():
         cands = sorted(root.glob("*.csv"))
         if len(cands) != 1:
-            raise ImportError_(f"{root}: expected exactly one *.csv in the folder (found {len(cands)}); give the file")
+            raise DatasetError(f"{root}: expected exactly one *.csv in the folder (found {len(cands)}); give the file")
         root = cands[0]
     rows = _read_csv(_need(root, "CSV file", "give --root path/to/list.csv"))
     if not rows or "path" not in rows[0] or "label" not in rows[0]:
-        raise ImportError_(f"{root}: needs a header with at least `path` and `label` columns")
+        raise DatasetError(f"{root}: needs a header with at least `path` and `label` columns")
     kind = opts.kind or ("multilabel" if any(";" in r["label"] for r in rows) else "multiclass")
     if kind not in KINDS:
-        raise ImportError_(f"--kind {kind!r} is not a task kind; choose one of {', '.join(KINDS)}")
+        raise DatasetError(f"--kind {kind!r} is not a task kind; choose one of {', '.join(KINDS)}")
     aliases = {"validation": "valid", "val": "valid", "dev": "valid", "training": "train", "eval": "test"}
     items: list[ImportedItem] = []
     seen: Counter[str] = Counter()
@@ -743,11 +743,11 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
             try:
                 labels = [float(r["label"])]
             except ValueError:
-                raise ImportError_(f"{root}: label {r['label']!r} of {r['path']} is not a number (kind=regression)") from None
+                raise DatasetError(f"{root}: label {r['label']!r} of {r['path']} is not a number (kind=regression)") from None
         elif kind == "key":
             k = canonical_key(r["label"])
             if k is None:
-                raise ImportError_(f"{root}: label {r['label']!r} of {r['path']} is not a key like 'F# minor'")
+                raise DatasetError(f"{root}: label {r['label']!r} of {r['path']} is not a key like 'F# minor'")
             labels = [k]
         split = r.get("split", "").lower()
         iid = p.with_suffix("").as_posix()
@@ -757,7 +757,7 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
         items.append(ImportedItem(iid, path, aliases.get(split, split), labels, r.get("group", "")))
     bad = sorted({it.split for it in items} - {"train", "valid", "test", ""})
     if bad:
-        raise ImportError_(f"{root}: unknown split value(s) {bad}; use train, valid or test")
+        raise DatasetError(f"{root}: unknown split value(s) {bad}; use train, valid or test")
     if not all(it.split for it in items):
         if kind == "regression":
             tert = _tertiles([float(it.labels[0]) for it in items])
@@ -847,18 +847,18 @@ def import_dataset(
         :class:`ImportReport`: task folders written, items per split, minutes, files left out and why.
 
     Raises:
-        ImportError_: unknown name, missing root / annotation / split files, or no usable item.
+        DatasetError: unknown name, missing root / annotation / split files, or no usable item.
     """
     if name not in IMPORTERS:
-        raise ImportError_(f"unknown dataset {name!r}; choose one of: {', '.join(sorted(IMPORTERS))}")
+        raise DatasetError(f"unknown dataset {name!r}; choose one of: {', '.join(sorted(IMPORTERS))}")
     base = Path(root).expanduser()
     if not base.exists():
-        raise ImportError_(f"{base}: --root does not exist")
+        raise DatasetError(f"{base}: --root does not exist")
     opts = options or ImportOptions()
     tasks = IMPORTERS[name].fn(base.resolve(), opts)
     if task is not None:
         if task not in tasks:
-            raise ImportError_(f"{name} has no task {task!r}; it gives: {', '.join(tasks)}")
+            raise DatasetError(f"{name} has no task {task!r}; it gives: {', '.join(tasks)}")
         tasks = {task: tasks[task]}
     report = ImportReport()
     out_dir = Path(out)
@@ -867,7 +867,7 @@ def import_dataset(
         report.left_out.extend(t.left_out)
         rates = _check_audio(t, report.skipped, progress) if check_audio else Counter()
         if not t.items:
-            raise ImportError_(f"{name}: no usable items for task {t.name} "
+            raise DatasetError(f"{name}: no usable items for task {t.name} "
                                f"({len(report.skipped)} left out; first: {report.skipped[:1]})")
         if t.kind == "pitch":  # the vocabulary lists only pitches that survived the audio check
             t.vocabulary = sorted({str(it.labels[0]) for it in t.items}, key=lambda x: int(float(x)))
@@ -898,6 +898,6 @@ def import_dataset(
 
 def _one_label(it: ImportedItem) -> str:
     if len(it.labels) != 1:
-        raise ImportError_(f"{it.path}: expected exactly one label, got {it.labels!r}")
+        raise DatasetError(f"{it.path}: expected exactly one label, got {it.labels!r}")
     x = it.labels[0]
     return repr(float(x)) if isinstance(x, float) else str(x)
