@@ -141,6 +141,11 @@ from musicrep.data.cli import app as _data_app  # noqa: E402
 
 app.add_typer(_data_app, name="data")
 
+from musicrep.models.cli import embed as _embed, reps_app as _reps_app  # noqa: E402
+
+app.add_typer(_reps_app, name="reps")
+app.command("embed")(_embed)
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -47,6 +47,13 @@ class RepresentationEntry:
 _REGISTRY: dict[str, RepresentationEntry] = {}
 #: Modules that register representations when imported (one per family).
 _FAMILIES: list[str] = [
+    "musicrep.models.vgg",
+    "musicrep.models.musicnn",
+    "musicrep.models.patch_transformer",
+    "musicrep.models.samplecnn",
+    "musicrep.models.nfnet",
+    "musicrep.models.conformer",
+    "musicrep.models.handcrafted",
     "musicrep.models.pretrained",
     "musicrep.models.external",
     "musicrep.hear",

@@ -140,6 +140,16 @@ class Representation(ABC):
         cfg = json.dumps(self.config(), sort_keys=True, default=str)
         return f"{self.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:8]}-{self.weights_checksum()[:12]}"
 
+    def n_frames(self, n_samples: int) -> int:
+        """Frames ``T`` that :meth:`embed` returns for an input of ``n_samples``.
+
+        Default: ``max(1, round(n_samples / sample_rate * frame_rate))``, so ``frame_rate`` is exact for
+        any input length (a 3 s window at 6.25 Hz gives 19 frames; frame ``t`` covers
+        ``[t / frame_rate, (t + 1) / frame_rate)`` seconds). Representations framed differently (e.g.
+        librosa-style centred frames, ``1 + n_samples // hop``) override this and say so.
+        """
+        return max(1, int(round(n_samples / self.sample_rate * self.frame_rate)))
+
     @property
     def n_layers(self) -> int:
         return len(self.layer_names)
@@ -179,7 +189,8 @@ class TorchEncoder(nn.Module, Representation):
         return self.forward_layers(audio)[-1]
 
     def embed(self, audio: Tensor) -> Tensor:
-        stacked, _ = align_layers(self.forward_layers(audio))
+        # aligned to n_frames() so the declared frame_rate holds exactly whatever each layer's own rate
+        stacked, _ = align_layers(self.forward_layers(audio), frames=self.n_frames(audio.shape[-1]))
         return stacked
 
     def config(self) -> dict[str, Any]:

@@ -1,0 +1,139 @@
+"""Shared machinery for the PyTorch encoder families: sized configs, seeded construction, inputs.
+
+Takes a family's pydantic config class and its named sizes; gives :class:`Encoder`, the base every
+trainable musicrep encoder derives from, so each family file only describes its blocks.
+
+What :class:`Encoder` guarantees (and the tests check for every family):
+
+* ``size`` picks a named config (``small``: trains on a laptop CPU; ``paper``: the seed paper's size);
+  keyword overrides are validated by the family's pydantic model, so a typo names the offending key.
+* ``seed`` makes the untrained "random twin" deterministic: parameters are drawn inside a forked RNG
+  seeded with it, so the same seed gives bit-identical weights (and id) without disturbing the caller's
+  global RNG state.
+* ``weights=PATH`` loads a checkpoint with :func:`musicrep.models.base.load_weights` (safetensors or
+  ``weights_only`` torch files, checksum verified); the id then carries that checksum.
+* spectrogram encoders compute their own front-end (:class:`SpectrogramInput`), so every encoder takes
+  16 kHz audio ``[B, samples]`` and nothing downstream needs to know what a model eats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
+from torch import Tensor, nn
+
+from musicrep.frontends import LogMel
+from musicrep.models.base import TorchEncoder, load_weights
+
+__all__ = ["EncoderConfig", "Encoder", "SpectrogramInput", "seeded", "sinusoidal"]
+
+
+class EncoderConfig(BaseModel):
+    """Base of every family's hyper-parameter model (unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's CPU RNG seeded to ``seed``, restoring the caller's RNG state afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
+
+
+class SpectrogramInput(nn.Module):
+    """16 kHz audio ``[B, samples]`` → standardised log-mel ``[B, 1, n_mels, frames]`` (McCallum et al. input).
+
+    Why per-item standardisation (zero mean, unit variance over the whole window) rather than batch
+    statistics: it keeps every item's embedding independent of the rest of the batch, gives an untrained
+    random twin inputs of a sensible scale, and makes a silent (zero-padded) window an all-zero input
+    instead of a large negative constant. The front-end has no trainable parameters and no gradient.
+    """
+
+    def __init__(self, n_mels: int = 96, sample_rate: int = 16_000) -> None:
+        super().__init__()
+        # Kept outside the module tree (a plain dict, one copy per device): the front-end is fixed, so its
+        # filter banks belong neither in .parameters() (optimisers, parameter counts) nor in the state dict
+        # (checkpoints, the weights checksum), whatever way musicrep.frontends happens to store them.
+        self._logmel: dict[str, LogMel] = {"cpu": LogMel(sample_rate=sample_rate, n_mels=n_mels)}
+
+    @property
+    def logmel(self) -> LogMel:
+        return self._logmel["cpu"]
+
+    @property
+    def frame_rate(self) -> float:
+        return self.logmel.frame_rate
+
+    def _on(self, device: torch.device) -> LogMel:
+        key = str(device)
+        if key not in self._logmel:
+            self._logmel[key] = copy.deepcopy(self.logmel).to(device)
+        return self._logmel[key]
+
+    def forward(self, audio: Tensor) -> Tensor:
+        with torch.no_grad():
+            x = self._on(audio.device)(audio)
+            mu = x.mean(dim=(1, 2), keepdim=True)
+            sd = x.std(dim=(1, 2), keepdim=True)
+            x = (x - mu) / (sd + 1e-5)
+        return x.unsqueeze(1)
+
+
+def sinusoidal(n: int, dim: int, device: torch.device | None = None) -> Tensor:
+    """Fixed sine/cosine position codes ``[n, dim]`` (Vaswani et al.), defined for any length.
+
+    Why fixed codes: encoders must run on 3 s training windows and on longer inputs (the 10 s shape
+    tests, whole-track extraction), which learned absolute tables cannot do.
+    """
+    half = dim // 2
+    pos = torch.arange(n, dtype=torch.float32, device=device)[:, None]
+    freq = torch.exp(-torch.arange(half, dtype=torch.float32, device=device) * (torch.log(torch.tensor(10_000.0)) / max(half, 1)))
+    out = torch.zeros(n, dim, device=device)
+    out[:, 0 : 2 * half : 2] = torch.sin(pos * freq)
+    out[:, 1 : 2 * half : 2] = torch.cos(pos * freq)
+    return out
+
+
+class Encoder(TorchEncoder):
+    """Base of the trainable encoders: sized pydantic config, seeded build, optional weights.
+
+    Subclasses set ``name``, ``Config`` (an :class:`EncoderConfig` subclass), ``sizes`` (size name →
+    dict of config values) and implement ``build(cfg)`` (create modules and set ``frame_rate``,
+    ``layer_names``, ``layer_dims``) and ``forward_layers``.
+    """
+
+    Config: ClassVar[type[EncoderConfig]]
+    sizes: ClassVar[dict[str, dict[str, Any]]]
+    window_seconds = 3.0
+
+    def __init__(self, size: str = "small", seed: int = 0, weights: str | Path | None = None, **overrides: Any) -> None:
+        super().__init__()
+        if size not in self.sizes:
+            raise ValueError(f"{self.name}: unknown size {size!r}; choose one of {sorted(self.sizes)}")
+        try:
+            cfg = self.Config.model_validate({**self.sizes[size], **overrides})
+        except ValidationError as exc:
+            raise ValueError(f"{self.name}: bad config: {exc}") from None
+        self.cfg = cfg
+        self.size = size
+        self.seed = seed
+        self._config = {"size": size, **cfg.model_dump()}
+        with seeded(seed):
+            self.build(cfg)
+        if len(self.layer_names) != len(self.layer_dims):
+            raise AssertionError(f"{self.name}: layer_names and layer_dims disagree")
+        self.weights_path = None if weights is None else str(weights)
+        if weights is not None:
+            load_weights(self, weights)
+        self.eval()  # representations embed in eval mode; trainers call .train() themselves
+
+    def build(self, cfg: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
