@@ -265,3 +265,10 @@ def test_pool_budgets_are_nested_whole_tracks(tmp_path: Path) -> None:
     (tmp_path / "pool" / pool["path"].iloc[0]).write_bytes(b"damaged")
     with pytest.raises(P.PoolError, match="checksum"):
         P.load_pool(tmp_path / "pool", check=True)
+
+
+def test_pool_inside_its_source_folder_does_not_pool_itself(music: Path) -> None:
+    first = P.pool_from_folder(music, music / "pool", progress=False)  # --out inside --from
+    second = P.pool_from_folder(music, music / "pool", progress=False)
+    assert second.added == [] and sorted(second.skipped) == sorted(first.added)
+    assert len(_manifest(music / "pool")) == 2

@@ -288,6 +288,7 @@ def build_pool(
     linked: list[tuple[str, str, Path, str]] = []  # (source, relative path, file, id of the planned copy)
     taken = {(r["source"], r["source_path"]): r["id"] for r in rows.values()}
     used_ids = set(rows)
+    own = out_dir.resolve()
     for source in sources:
         name = _safe_name(source.name)
         licences = find_licences(source.root)
@@ -302,6 +303,8 @@ def build_pool(
             copied[lic] = dest.relative_to(out_dir).as_posix()
         for f in find_audio(source.root):
             real = f.resolve()
+            if real.is_relative_to(own):  # --out inside --from: never pool the pool's own FLACs
+                continue
             rel = f.relative_to(source.root).as_posix()
             if real in seen_files:
                 linked.append((name, rel, f, seen_files[real]))
