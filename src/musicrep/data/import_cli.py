@@ -78,7 +78,8 @@ def import_(
 
     if list_:
         for entry in IMPORTERS.values():
-            console.print(f"[bold]{entry.name}[/bold]  {entry.description}\n{entry.layout}\n", highlight=False)
+            console.print(f"[bold]{entry.name}[/bold]", highlight=False, end="  ")
+            console.print(f"{entry.description}\n{entry.layout}\n", highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit()
     if name is None or root is None or out is None:
         err_console.print("[red]give NAME, --root and --out[/red] (or --list)")

@@ -126,7 +126,9 @@ class Importer:
     @property
     def layout(self) -> str:
         """The on-disk layout this importer expects (its docstring)."""
-        return (self.fn.__doc__ or "").strip()
+        import inspect
+
+        return inspect.cleandoc(self.fn.__doc__ or "")
 
 
 #: name → :class:`Importer`. Filled by :func:`register`.
