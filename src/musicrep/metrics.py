@@ -1,0 +1,236 @@
+"""Evaluation metrics for every task kind, and bootstrap confidence intervals over test items.
+
+Takes ground truth and a probe's output for the *test split*; gives one float per metric, or a
+``(low, high)`` percentile interval from :func:`bootstrap_ci`. Every metric is computed by scikit-learn or
+mir_eval, never re-derived here, so numbers are comparable with published results.
+
+Convention (one rule, declared per metric in :data:`METRICS`): ``metric(y_true, y)`` where ``y`` is
+
+* ``"scores"`` metrics (``map``, ``roc_auc``): continuous scores ``[N, K]`` (probabilities or logits —
+  only their ranking matters). ``y_true`` is multi-hot ``[N, K]`` or integer class ids ``[N]`` (turned
+  into one-hot with ``K`` columns, i.e. one-vs-rest).
+* ``"labels"`` metrics (``accuracy``, ``mirex``, ``pitch_accuracy``, ``chroma_accuracy``): predictions
+  with the same type as ``y_true`` — class ids, key strings in mir_eval spelling (``"Eb minor"``) or
+  MIDI note numbers.
+* ``"values"`` metrics (``r2``): real-valued predictions ``[N]`` or ``[N, k]``.
+
+Which metrics belong to which task kind is :data:`TASK_METRICS`; the first one listed is the kind's
+primary metric, used for hyper-parameter selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import mir_eval
+import numpy as np
+from sklearn import metrics as skm
+
+__all__ = [
+    "KEYS", "key_name", "map", "roc_auc", "accuracy", "mirex", "r2", "pitch_accuracy", "chroma_accuracy",
+    "Metric", "METRICS", "TASK_METRICS", "primary_metric", "get_metric", "bootstrap_ci",
+]
+
+#: The 24 keys as class ids 0..23: 0–11 major, 12–23 minor, tonic = id % 12 from C; mir_eval spelling.
+_TONICS = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+KEYS: list[str] = [f"{t} major" for t in _TONICS] + [f"{t} minor" for t in _TONICS]
+
+
+def key_name(index: int) -> str:
+    """Key string (mir_eval spelling) of class id ``index`` in :data:`KEYS` order: 0 → ``"C major"``."""
+    return KEYS[int(index)]
+
+
+def _one_hot_like(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """Integer class ids ``[N]`` → one-hot ``[N, K]`` matching the score columns; multi-hot passes."""
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score)
+    if y_score.ndim != 2:
+        raise ValueError(f"score metrics need scores of shape [N, K]; got shape {y_score.shape}")
+    if y_true.ndim == 1:
+        out = np.zeros(y_score.shape, dtype=np.int64)
+        out[np.arange(len(y_true)), y_true.astype(np.int64)] = 1
+        return out
+    if y_true.shape != y_score.shape:
+        raise ValueError(f"y_true {y_true.shape} and scores {y_score.shape} must have the same shape")
+    return (y_true > 0.5).astype(np.int64)
+
+
+def map(y_true: np.ndarray, y_score: np.ndarray) -> float:  # noqa: A001 - the metric's established name
+    """Macro mean average precision over label columns (sklearn ``average_precision_score``).
+
+    Why columns without any positive are skipped: their AP is undefined (sklearn warns and would count
+    them as 0, depending on version), and a bootstrap resample of a small test set often loses a rare
+    label's positives. This matches HEAR's and most tagging papers' practice. ``nan`` if no column has
+    a positive.
+    """
+    t = _one_hot_like(y_true, y_score)
+    keep = t.sum(0) > 0
+    if not keep.any():
+        return float("nan")
+    return float(skm.average_precision_score(t[:, keep], np.asarray(y_score)[:, keep], average="macro"))
+
+
+def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Macro ROC-AUC over label columns (sklearn ``roc_auc_score``), one-vs-rest for class ids.
+
+    Columns where ``y_true`` holds only one class are skipped (AUC undefined there; see :func:`map`).
+    """
+    t = _one_hot_like(y_true, y_score)
+    pos = t.sum(0)
+    keep = (pos > 0) & (pos < len(t))
+    if not keep.any():
+        return float("nan")
+    return float(skm.roc_auc_score(t[:, keep], np.asarray(y_score)[:, keep], average="macro"))
+
+
+def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
+    """Fraction of exact matches (sklearn ``accuracy_score``); works on class ids or key strings."""
+    return float(skm.accuracy_score(np.asarray(y_true), np.asarray(y_pred)))
+
+
+def _as_keys(y: Sequence) -> list[str]:
+    arr = np.asarray(y)
+    if arr.dtype.kind in "iu":
+        return [key_name(i) for i in arr]
+    return [str(k) for k in arr]
+
+
+def _mirex_items(y_true: Sequence, y_pred: Sequence) -> np.ndarray:
+    """Per-item MIREX weighted key scores (mir_eval), the quantity :func:`mirex` averages."""
+    ref, est = _as_keys(y_true), _as_keys(y_pred)
+    if len(ref) != len(est):
+        raise ValueError(f"mirex: {len(ref)} reference keys but {len(est)} estimates")
+    return np.array([mir_eval.key.weighted_score(r, e) for r, e in zip(ref, est, strict=True)])
+
+
+def mirex(y_true: Sequence, y_pred: Sequence) -> float:
+    """Mean MIREX weighted key score (``mir_eval.key.weighted_score``) over items.
+
+    Keys are strings in mir_eval spelling (``"C# minor"``); integer class ids are read in :data:`KEYS`
+    order. Scores: same key 1.0, estimate a fifth above 0.5, relative 0.3, parallel 0.2, other 0.
+    """
+    return float(_mirex_items(y_true, y_pred).mean())
+
+
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Coefficient of determination (sklearn ``r2_score``), averaged uniformly over output columns."""
+    return float(skm.r2_score(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)))
+
+
+def pitch_accuracy(y_true: Sequence, y_pred: Sequence) -> float:
+    """Exact MIDI note accuracy: predicted MIDI number equals the reference (sklearn ``accuracy_score``)."""
+    return float(skm.accuracy_score(np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)))
+
+
+def chroma_accuracy(y_true: Sequence, y_pred: Sequence) -> float:
+    """Octave-free accuracy: the pitch class (MIDI mod 12) is right, whatever the octave."""
+    return float(skm.accuracy_score(np.asarray(y_true, dtype=np.int64) % 12,
+                                    np.asarray(y_pred, dtype=np.int64) % 12))
+
+
+def _match_items(y_true: Sequence, y_pred: Sequence) -> np.ndarray:
+    return (np.asarray(y_true) == np.asarray(y_pred)).astype(float)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric.
+
+    ``takes`` says what the second argument is (see module docstring). ``per_item`` (optional) gives
+    each item's contribution when the metric is a plain mean over items; :func:`bootstrap_ci` then
+    resamples those numbers with one vectorised indexing instead of re-calling the metric 1000 times.
+    """
+
+    name: str
+    fn: Callable[[np.ndarray, np.ndarray], float]
+    takes: Literal["scores", "labels", "values"]
+    per_item: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    higher_is_better: bool = True
+
+    def __call__(self, y_true, y) -> float:
+        return self.fn(y_true, y)
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("map", map, "scores"),
+        Metric("roc_auc", roc_auc, "scores"),
+        Metric("accuracy", accuracy, "labels", _match_items),
+        Metric("mirex", mirex, "labels", _mirex_items),
+        Metric("r2", r2, "values"),
+        Metric("pitch_accuracy", pitch_accuracy, "labels",
+               lambda t, p: _match_items(np.asarray(t, dtype=np.int64), np.asarray(p, dtype=np.int64))),
+        Metric("chroma_accuracy", chroma_accuracy, "labels",
+               lambda t, p: _match_items(np.asarray(t, dtype=np.int64) % 12, np.asarray(p, dtype=np.int64) % 12)),
+    ]
+}
+
+#: Metrics reported per task kind; the first is the primary one (hyper-parameter selection).
+TASK_METRICS: dict[str, list[str]] = {
+    "multiclass": ["accuracy"],
+    "multilabel": ["map", "roc_auc"],
+    "regression": ["r2"],
+    "key": ["mirex", "accuracy"],
+    "pitch": ["pitch_accuracy", "chroma_accuracy"],
+}
+
+
+def get_metric(name: str | Metric) -> Metric:
+    """Look a metric up by name; unknown names list the known ones."""
+    if isinstance(name, Metric):
+        return name
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; known: {sorted(METRICS)}") from None
+
+
+def primary_metric(kind: str) -> Metric:
+    """The metric hyper-parameters are selected by for a task kind."""
+    try:
+        return METRICS[TASK_METRICS[kind][0]]
+    except KeyError:
+        raise KeyError(f"unknown task kind {kind!r}; known: {sorted(TASK_METRICS)}") from None
+
+
+def bootstrap_ci(
+    metric: str | Metric | Callable[[np.ndarray, np.ndarray], float],
+    y_true: Sequence | np.ndarray,
+    y_pred: Sequence | np.ndarray,
+    n: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap ``(1 - alpha)`` interval of ``metric`` by resampling test items with replacement.
+
+    Why resample items (rows) and nothing else: the uncertainty a practitioner asks about is "would a
+    different test set of the same size rank these the same way". Mean-over-items metrics (accuracy,
+    mirex, pitch) are resampled in one vectorised step from their per-item scores; the others (mAP,
+    ROC-AUC, r²) are recomputed with sklearn per resample. Resamples where the metric is undefined
+    (``nan``, e.g. no positives left in any column) are dropped, like sklearn skips such columns.
+    """
+    y_true_a = np.asarray(y_true)
+    y_pred_a = np.asarray(y_pred)
+    n_items = len(y_true_a)
+    if n_items == 0:
+        raise ValueError("bootstrap_ci: empty test set")
+    if len(y_pred_a) != n_items:
+        raise ValueError(f"bootstrap_ci: {n_items} references but {len(y_pred_a)} predictions")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n_items, size=(n, n_items))
+    m = get_metric(metric) if isinstance(metric, (str, Metric)) else None
+    if m is not None and m.per_item is not None:
+        per = np.asarray(m.per_item(y_true_a, y_pred_a), dtype=float)
+        stats = per[idx].mean(axis=1)
+    else:
+        fn = m.fn if m is not None else metric
+        stats = np.array([fn(y_true_a[i], y_pred_a[i]) for i in idx], dtype=float)
+    stats = stats[np.isfinite(stats)]
+    if stats.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.percentile(stats, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(low), float(high)
