@@ -425,14 +425,16 @@ def _madmom_chroma(**cfg: Any) -> Representation:
 # ------------------------------------------------------------------------------------------ basic-pitch
 
 _BP_SR, _BP_HOP, _BP_WIN, _BP_OVERLAP = 22_050, 256, 22_050 * 2 - 256, 30
-#: (layer name, ONNX tensor name prefix, width); feature maps [B, C, T, F] are averaged over channels.
+#: (layer name, ONNX tensor name or prefix, width); feature maps [B, C, T, F] are averaged over channels.
+#: The Relu__N tensors are each branch's last ReLU before its output conv (traced in the bundled graph:
+#: contour ← Relu__38 [8×264]; note ← Relu__42 [32×88]; onset ← concat(note, Relu__35 [32×88])).
 _BP_LAYERS = [
     ("log_cqt", "model_1/normalized_log_1/div_no_nan", 309),
-    ("contour_conv", "model_1/re_lu_1/Relu", 264),
+    ("contour_conv", "Relu__38:0", 264),
     ("contour", "StatefulPartitionedCall:0", 264),
-    ("note_conv", "model_1/re_lu_2/Relu", 88),
+    ("note_conv", "Relu__42:0", 88),
     ("note", "StatefulPartitionedCall:1", 88),
-    ("onset_conv", "model_1/re_lu_3/Relu", 88),
+    ("onset_conv", "Relu__35:0", 88),
     ("onset", "StatefulPartitionedCall:2", 88),
 ]
 
@@ -470,7 +472,7 @@ class BasicPitch(_PackageRepresentation):
         existing = {o.name for o in model.graph.output}
         self._outputs = []
         for _, prefix, _ in _BP_LAYERS:
-            name = next((o for o in produced if o.startswith(prefix)), None)
+            name = prefix if prefix in produced else next((o for o in produced if o.startswith(prefix + ";")), None)
             if name is None:
                 raise WeightsError(f"{self.weights_path}: tensor {prefix!r} not in the graph (basic-pitch version?)")
             if name not in existing:
