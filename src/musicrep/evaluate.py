@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from musicrep.config import EvaluateConfig, RepresentationConfig
-from musicrep.data.task import Task
+from musicrep.data.task import KEY_VOCABULARY, Task
 from musicrep.embed import RepSpec, WindowConfig, extract
 
 __all__ = ["RESULT_COLUMNS", "evaluate", "leaderboard", "print_leaderboard"]
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 #: Columns of results.csv, in order. ``deformation`` and ``budget_minutes`` are filled by studies.
 RESULT_COLUMNS = [
     "representation", "rep_id", "budget_minutes", "layer", "task", "kind", "probe", "deformation", "seed",
-    "metric", "value", "ci_low", "ci_high", "valid_value", "n_train", "n_test", "best_config",
+    "metric", "value", "ci_low", "ci_high", "valid_value", "n_train", "n_test", "best_config", "layer_weights",
 ]
 _UNIT = ["representation", "task", "probe", "seed"]
 
@@ -85,24 +85,49 @@ def _task_window(task: Task, default: WindowConfig) -> WindowConfig:
     return default.model_copy(update=upd) if upd else default
 
 
+def _targets(task: Task, split: str) -> np.ndarray:
+    """Targets in the probe's convention: class ids for single-label kinds (pitch: index into the
+    task's vocabulary of MIDI numbers), multi-hot for multilabel, floats for regression."""
+    return task.class_index(split) if task.kind == "pitch" else task.targets(split)
+
+
+def _probe_vocabulary(task: Task) -> list[Any]:
+    """What class id ``i`` means, for metrics that need labels (key strings, MIDI numbers)."""
+    if task.kind == "key":
+        return list(KEY_VOCABULARY)  # Task.targets gives indices into the 24-key vocabulary
+    if task.kind == "pitch":
+        return [int(v) for v in task.vocabulary]
+    return list(task.vocabulary)
+
+
 def _split_arrays(task: Task, keys: list[str | None], store: Any, split: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Embeddings ``[n, L, H]`` and targets of one split, dropping items whose audio failed."""
     mask = (task.items["split"] == split).to_numpy()
     idx = np.flatnonzero(mask)
     good = [i for i in idx if keys[i] is not None]
-    targets = task.targets(split)
+    targets = _targets(task, split)
     keep = np.isin(idx, good)
     x, _ = store.get([keys[i] for i in good])
     return x, targets[keep], int(mask.sum() - len(good))
 
 
 ProbeRunner = Callable[..., list[dict[str, Any]]]
+_LAYER_MODE: dict[str, int | str] = {"all": "all", "weighted": "weighted", "last": -1}
 
 
-def _default_probe_runner() -> ProbeRunner:
-    from musicrep.probe import run_probe
+def run_probe(*, kind: str, vocabulary: list[Any], probe: str, grid: str, layers: str, seed: int,
+              layer_dims: list[int], n_bootstrap: int, train: tuple[np.ndarray, np.ndarray],
+              valid: tuple[np.ndarray, np.ndarray] | None, test: tuple[np.ndarray, np.ndarray]) -> list[dict[str, Any]]:
+    """Fit one probe (grid search, selection on valid or k-fold) and score test: rows for results.csv."""
+    from musicrep.probe import evaluate_probe
 
-    return run_probe
+    xv, yv = valid if valid is not None else (None, None)
+    rows = evaluate_probe(kind, train[0], train[1], xv, yv, test[0], test[1], layer_dims=layer_dims, probe=probe,
+                          grid=grid, layer=_LAYER_MODE[layers], seeds=[seed], vocabulary=vocabulary,
+                          n_bootstrap=n_bootstrap)
+    return [{"layer": r["layer"], "metric": r["metric"], "value": r["value"], "ci_low": r["ci_low"],
+             "ci_high": r["ci_high"], "valid_value": r["valid_score"], "best_config": r["config"],
+             "layer_weights": r.get("layer_weights", "")} for r in rows]
 
 
 def evaluate(
@@ -113,7 +138,7 @@ def evaluate(
     console: Any = None,
 ) -> pd.DataFrame:
     """Run every (representation, task, probe, seed) not yet in ``OUT/results.csv``; return the full table."""
-    run_probe = probe_runner or _default_probe_runner()
+    probe_fn = probe_runner or run_probe
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.resolved.yaml").write_text(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
@@ -151,8 +176,8 @@ def evaluate(
             layer_names = list(ext.store.meta.get("layer_names", []))
             for probe, seed in todo:
                 t1 = time.perf_counter()
-                rows = run_probe(
-                    kind=task.kind, vocabulary=task.vocabulary, probe=probe, grid=cfg.grid, layers=cfg.layers,
+                rows = probe_fn(
+                    kind=task.kind, vocabulary=_probe_vocabulary(task), probe=probe, grid=cfg.grid, layers=cfg.layers,
                     seed=seed, layer_dims=layer_dims, n_bootstrap=cfg.bootstrap,
                     train=data["train"][:2], valid=data["valid"][:2] if len(data["valid"][1]) else None,
                     test=data["test"][:2],
