@@ -181,6 +181,12 @@ def test_fetch_debian_unpacks_without_installing(tmp_path: Path, monkeypatch: py
     assert row["licence"] == "licences/fake-music/usr/share/doc/fake-music/copyright"
     assert (tmp_path / "pool" / row["licence"]).read_text() == "License: GPL-2+\n"
 
+    # A package that also ships sound effects is restricted to its music folder.
+    monkeypatch.setitem(P.DEBIAN_MUSIC_DIRS, "fake-music", "usr/share/games/fake/music")
+    only = P.pool_from_debian(["fake-music"], tmp_path / "only", progress=False)
+    assert only.added == ["fake-music/theme"]
+    assert _manifest(tmp_path / "only")["fake-music/theme"]["licence"] == "licences/fake-music/copyright"
+
 
 def test_pool_keeps_one_copy_of_identical_or_symlinked_tracks(tmp_path: Path) -> None:
     """A track shipped once per language folder (symlinks or copies) is pooled once, not six times,
@@ -272,3 +278,8 @@ def test_pool_inside_its_source_folder_does_not_pool_itself(music: Path) -> None
     second = P.pool_from_folder(music, music / "pool", progress=False)
     assert second.added == [] and sorted(second.skipped) == sorted(first.added)
     assert len(_manifest(music / "pool")) == 2
+
+
+def test_default_debian_list_and_music_dirs_are_consistent() -> None:
+    assert len(set(P.DEFAULT_DEBIAN_PACKAGES)) == len(P.DEFAULT_DEBIAN_PACKAGES)
+    assert set(P.DEBIAN_MUSIC_DIRS) <= set(P.DEFAULT_DEBIAN_PACKAGES)

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "DEBIAN_MUSIC_DIRS",
     "DEFAULT_DEBIAN_PACKAGES",
     "MANIFEST",
     "MANIFEST_COLUMNS",
@@ -75,7 +76,7 @@ __all__ = [
 MANIFEST = "manifest.csv"
 #: Columns of :data:`MANIFEST`, in order. ``path`` and ``licence`` are relative to the pool folder.
 MANIFEST_COLUMNS = ("id", "path", "duration", "sha256", "source", "licence", "source_path", "source_sha256")
-#: Debian packages holding recorded game music only (GPL / CC licences), checked with ``apt-cache show``.
+#: Debian packages of recorded game music (GPL / CC licences), each checked by unpacking it.
 DEFAULT_DEBIAN_PACKAGES = (
     "warzone2100-music",
     "ufoai-music",
@@ -83,7 +84,11 @@ DEFAULT_DEBIAN_PACKAGES = (
     "nexuiz-music",
     "singularity-music",
     "drascula-music",
+    "asc-music",
+    "hyperrogue-music",
 )
+#: Packages that also ship sound effects: only this sub-folder of the unpacked tree is music.
+DEBIAN_MUSIC_DIRS = {"hyperrogue-music": "usr/share/hyperrogue/music"}
 #: A file whose name matches this (case-insensitive) is a licence / copyright notice and is copied.
 _LICENCE_NAME = re.compile(r"(copying|copyright|licen[cs]e|credits|authors)", re.IGNORECASE)
 #: Zip-format archives that game packages hide their music in; unpacked by :func:`fetch_debian`.
@@ -474,7 +479,8 @@ def fetch_debian(
         for archive in sorted(p for p in root.rglob("*") if p.suffix.lower() in _ARCHIVES and p.is_file()):
             extract_audio(archive, archive.with_name(archive.name + ".d"))
         copyright_file = root / "usr" / "share" / "doc" / pkg / "copyright"
-        sources.append(PoolSource(pkg, root, copyright_file if copyright_file.exists() else None))
+        music_root = root / DEBIAN_MUSIC_DIRS[pkg] if pkg in DEBIAN_MUSIC_DIRS else root
+        sources.append(PoolSource(pkg, music_root, copyright_file if copyright_file.exists() else None))
     return sources, failures
 
 
