@@ -55,13 +55,13 @@ class ProbeGrid(BaseModel):
 
 
 GRIDS: dict[str, ProbeGrid] = {
-    # CI: a handful of configs, a few hundred steps.
-    "faster": ProbeGrid(lr=[1e-3, 1e-2], steps=[300], weight_decay=[0.0, 1e-3], dropout=[0.0],
-                        hidden=[(128,)], k=[5], batch_size=256, patience=6),
-    # laptop: the settings that matter most in small-data studies.
-    "fast": ProbeGrid(lr=[3e-4, 1e-3, 3e-3], steps=[1000], weight_decay=[0.0, 1e-4, 1e-2],
-                      dropout=[0.0, 0.5], hidden=[(256,)], k=[1, 5, 10, 20], batch_size=256),
-    # paper-like: McCallum et al. 2022 Table 2 shapes; tune lr, steps and l2.
+    # CI: a handful of small configs, a few hundred steps, exhaustive.
+    "faster": ProbeGrid(lr=[1e-3, 1e-2], steps=[200], weight_decay=[0.0, 1e-3], dropout=[0.0],
+                        hidden=[(64,)], k=[5], batch_size=128, patience=6),
+    # laptop: the settings that matter most in small-data studies; successive halving keeps it cheap.
+    "fast": ProbeGrid(lr=[3e-4, 1e-3, 3e-3], steps=[600], weight_decay=[0.0, 1e-3],
+                      dropout=[0.0, 0.5], hidden=[(256,)], k=[1, 5, 10, 20], batch_size=256, halving=3),
+    # paper-like (McCallum et al. 2022): Table 2 shapes, tune lr, steps and l2; exhaustive.
     "default": ProbeGrid(lr=[1e-4, 3e-4, 1e-3, 3e-3], steps=[2000, 5000],
                          weight_decay=[0.0, 1e-5, 1e-4, 1e-3, 1e-2], dropout=[0.0, 0.5, 0.8],
                          hidden=[(512,), (1024,)], k=[1, 3, 5, 10, 20, 50], batch_size=256,

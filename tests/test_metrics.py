@@ -1,0 +1,152 @@
+"""Metrics agree with hand-computed values and with scikit-learn / mir_eval; bootstrap CIs behave."""
+
+from __future__ import annotations
+
+import warnings
+
+import mir_eval
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from musicrep import metrics as M
+
+# Two label columns, hand-ranked:
+#  col 0 scores .9(+) .8(-) .7(+) .1(-): AP = (1/1 + 2/3) / 2 = 5/6; AUC = 3 of 4 pos>neg pairs = 3/4
+#  col 1 scores .1(-) .2(+) .9(-) .3(-): AP = 1/3;                 AUC = 1 of 3 pairs = 1/3
+Y = np.array([[1, 0], [0, 1], [1, 0], [0, 0]])
+S = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.9], [0.1, 0.3]])
+
+
+def test_map_hand_computed_and_sklearn():
+    assert M.map(Y, S) == pytest.approx((5 / 6 + 1 / 3) / 2)
+    assert M.map(Y, S) == pytest.approx(skm.average_precision_score(Y, S, average="macro"))
+
+
+def test_roc_auc_hand_computed_and_sklearn():
+    assert M.roc_auc(Y, S) == pytest.approx((3 / 4 + 1 / 3) / 2)
+    assert M.roc_auc(Y, S) == pytest.approx(skm.roc_auc_score(Y, S, average="macro"))
+
+
+def test_columns_without_positives_are_skipped():
+    Y3 = np.c_[Y, np.zeros(4, int)]
+    S3 = np.c_[S, [0.5, 0.4, 0.3, 0.2]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # skipping must not go through sklearn's warning path
+        assert M.map(Y3, S3) == pytest.approx(M.map(Y, S))
+        assert M.roc_auc(Y3, S3) == pytest.approx(M.roc_auc(Y, S))
+    assert np.isnan(M.map(np.zeros((3, 2)), np.ones((3, 2))))
+
+
+def test_class_ids_are_one_vs_rest():
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1, 2, 2, 1, 0, 0, 2])
+    p = rng.dirichlet(np.ones(3), size=len(y))
+    assert M.roc_auc(y, p) == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
+    onehot = np.eye(3)[y]
+    assert M.map(y, p) == pytest.approx(skm.average_precision_score(onehot, p, average="macro"))
+
+
+def test_accuracy_and_r2_hand_computed():
+    assert M.accuracy([1, 2, 3, 4], [1, 2, 0, 0]) == 0.5
+    assert M.accuracy(["C major", "A minor"], ["C major", "C major"]) == 0.5
+    # SS_res = 1, SS_tot = 2
+    assert M.r2([1.0, 2.0, 3.0], [1.0, 2.0, 4.0]) == pytest.approx(0.5)
+    yt, yp = np.random.default_rng(1).normal(size=(2, 20, 3))
+    assert M.r2(yt, yp) == pytest.approx(skm.r2_score(yt, yp))
+
+
+MIREX_CASES = [
+    ("C major", "C major", 1.0),
+    ("C major", "G major", 0.5),  # estimate a fifth above
+    ("A minor", "E minor", 0.5),
+    ("C major", "A minor", 0.3),  # relative minor
+    ("A minor", "C major", 0.3),  # relative major
+    ("C major", "C minor", 0.2),  # parallel
+    ("C major", "F major", 0.0),  # a fifth *below* is not rewarded
+    ("C major", "D major", 0.0),
+]
+
+
+@pytest.mark.parametrize("ref,est,score", MIREX_CASES)
+def test_mirex_pairs(ref, est, score):
+    assert M.mirex([ref], [est]) == pytest.approx(score)
+    assert mir_eval.key.weighted_score(ref, est) == pytest.approx(score)
+
+
+def test_mirex_mean_and_class_ids():
+    refs, ests, scores = zip(*MIREX_CASES, strict=True)
+    assert M.mirex(refs, ests) == pytest.approx(np.mean(scores))
+    ids = {k: i for i, k in enumerate(M.KEYS)}
+    assert M.mirex([ids[r] for r in refs], [ids[e] for e in ests]) == pytest.approx(np.mean(scores))
+    assert M.KEYS[0] == "C major" and M.KEYS[21] == "A minor" and len(set(M.KEYS)) == 24
+    for k in M.KEYS:
+        mir_eval.key.validate_key(k)
+
+
+def test_pitch_and_chroma_accuracy_vs_mir_eval():
+    ref = np.array([60, 61, 62, 64])
+    est = np.array([60, 73, 50, 65])  # exact, octave up, octave down, wrong
+    assert M.pitch_accuracy(ref, est) == 0.25
+    assert M.chroma_accuracy(ref, est) == 0.75
+    voiced = np.ones(len(ref))
+    cents_r, cents_e = 100.0 * ref, 100.0 * est
+    assert M.pitch_accuracy(ref, est) == pytest.approx(
+        mir_eval.melody.raw_pitch_accuracy(voiced, cents_r, voiced, cents_e, cent_tolerance=50))
+    assert M.chroma_accuracy(ref, est) == pytest.approx(
+        mir_eval.melody.raw_chroma_accuracy(voiced, cents_r, voiced, cents_e, cent_tolerance=50))
+
+
+def test_registry_and_task_kinds():
+    assert set(M.METRICS) == {"map", "roc_auc", "accuracy", "mirex", "r2", "pitch_accuracy", "chroma_accuracy"}
+    assert M.TASK_METRICS["multilabel"] == ["map", "roc_auc"]
+    assert M.TASK_METRICS["key"] == ["mirex", "accuracy"]
+    assert M.primary_metric("pitch").name == "pitch_accuracy"
+    assert M.METRICS["map"].takes == "scores" and M.METRICS["r2"].takes == "values"
+    with pytest.raises(KeyError, match="known"):
+        M.get_metric("f1")
+
+
+def _acc_data(n, p=0.7, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 5, n)
+    pred = np.where(rng.random(n) < p, y, (y + 1) % 5)
+    return y, pred
+
+
+def test_bootstrap_contains_estimate_and_narrows_with_more_items():
+    y, pred = _acc_data(40)
+    lo, hi = M.bootstrap_ci("accuracy", y, pred, seed=0)
+    assert lo <= M.accuracy(y, pred) <= hi
+    y4, pred4 = _acc_data(1000)
+    lo4, hi4 = M.bootstrap_ci("accuracy", y4, pred4, seed=0)
+    assert lo4 <= M.accuracy(y4, pred4) <= hi4
+    assert (hi4 - lo4) < 0.5 * (hi - lo)
+    # binomial standard error: the 95 % interval is about ±1.96·sqrt(p(1-p)/n)
+    assert (hi4 - lo4) == pytest.approx(2 * 1.96 * np.sqrt(0.7 * 0.3 / 1000), rel=0.2)
+
+
+def test_vectorised_bootstrap_equals_recomputing_the_metric():
+    y, pred = _acc_data(60)
+    fast = M.bootstrap_ci("accuracy", y, pred, n=200, seed=3)
+    slow = M.bootstrap_ci(lambda a, b: M.accuracy(a, b), y, pred, n=200, seed=3)
+    assert fast == pytest.approx(slow)
+    keys = np.array(M.KEYS)[y]
+    est = np.array(M.KEYS)[(pred * 7) % 24]
+    assert M.bootstrap_ci("mirex", keys, est, n=200, seed=1) == pytest.approx(
+        M.bootstrap_ci(M.mirex, keys, est, n=200, seed=1))
+    assert M.bootstrap_ci("accuracy", y, pred, seed=5) == M.bootstrap_ci("accuracy", y, pred, seed=5)
+
+
+def test_bootstrap_multilabel_with_a_rare_label():
+    rng = np.random.default_rng(0)
+    y = (rng.random((30, 4)) < 0.4).astype(int)
+    y[:, 3] = 0
+    y[0, 3] = 1  # one positive: most resamples lose it
+    s = y + rng.normal(0, 0.6, y.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lo, hi = M.bootstrap_ci("map", y, s, n=300, seed=0)
+        alo, ahi = M.bootstrap_ci("roc_auc", y, s, n=300, seed=0)
+    assert np.isfinite([lo, hi, alo, ahi]).all()
+    assert lo <= M.map(y, s) <= hi and alo <= M.roc_auc(y, s) <= ahi
