@@ -6,7 +6,6 @@ the importer and checks the written task: item count, labels, splits, and that `
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from pathlib import Path
@@ -31,10 +30,6 @@ def _wav(path: Path, seconds: float = 0.05, freq: float = 440.0) -> Path:
 
 def _load(folder: Path) -> Task:
     return Task.load(folder)
-
-
-def _by_id(task: Task) -> dict[str, object]:
-    return {it.id: it for it in task.items}
 
 
 # ------------------------------------------------------------------------------------------ splits

@@ -198,11 +198,11 @@ def stratified_split(
     return {k: assignment[g] for k, g in zip(keys, grp)}
 
 
-def _split_items(items: list[ImportedItem], opts: ImportOptions, use_groups: bool = True) -> None:
+def _split_items(items: list[ImportedItem], opts: ImportOptions) -> None:
     """Give ``items`` made-up stratified (grouped when they carry a group) splits, in place."""
     keys = [it.id for it in items]
     labels = [str(it.labels[0]) if it.labels else "" for it in items]
-    groups = [it.group or it.id for it in items] if use_groups else None
+    groups = [it.group or it.id for it in items]
     split = stratified_split(keys, labels, groups, fractions=opts.fractions, seed=opts.seed)
     for it in items:
         it.split = split[it.id]
