@@ -49,10 +49,11 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hidden", default="128,256", help="comma-separated one-layer hidden widths")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    hidden = [(128,), (256,)]
+    hidden = [(int(h),) for h in args.hidden.split(",")]
     lrs = [1e-3, 3e-3, 1e-2]
     alphas = [1e-4, 1e-2, 1.0]
     max_iter = 200

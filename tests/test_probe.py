@@ -204,3 +204,13 @@ def test_bad_input_names_the_problem():
         fit_probe("multiclass", X, y, X, y, probe="knn", layer="weighted")
     with pytest.raises(KeyError, match="known"):
         fit_probe("ranking", X, y)
+
+
+def test_warmup_cosine_schedule():
+    from musicrep.probe.stacked import _schedule
+
+    f = _schedule(12, torch.tensor([[10.0]]), torch.tensor([[2.0]])).flatten()
+    # warm-up 1/2, 2/2; cosine from step 2 to 0 at step 10 (midpoint step 6 → 0.5); frozen after
+    np.testing.assert_allclose(f[:3], [0.5, 1.0, 1.0], atol=1e-6)
+    assert f[6] == pytest.approx(0.5, abs=1e-6)
+    assert f[10] == 0 and f[11] == 0 and (np.diff(f[2:11].numpy()) < 0).all()

@@ -174,9 +174,9 @@ class Stacked:
         return torch.cat(outs, dim=2)
 
 
-def _schedule(step: int, steps: torch.Tensor, warmup: torch.Tensor) -> torch.Tensor:
-    """Linear warm-up to 1, then cosine decay to 0 at ``steps``; 0 afterwards (member frozen)."""
-    s = float(step)
+def _schedule(n_steps: int, steps: torch.Tensor, warmup: torch.Tensor) -> torch.Tensor:
+    """LR factors ``[n_steps, L, C]``: linear warm-up to 1, cosine decay to 0 at ``steps``, then 0 (frozen)."""
+    s = torch.arange(n_steps, dtype=torch.float32).reshape(-1, 1, 1)
     warm = (s + 1) / warmup.clamp(min=1)
     progress = ((s - warmup) / (steps - warmup).clamp(min=1)).clamp(0, 1)
     cos = 0.5 * (1 + torch.cos(math.pi * progress))
@@ -248,6 +248,9 @@ def train_stacked(
     done_step: dict[int, torch.Tensor] = {}
     b1, b2, eps = 0.9, 0.999, 1e-8
 
+    # The whole lr table [max_steps, L, C] up front: one tensor op per step instead of a dozen.
+    rates = _schedule(max_steps, steps, warm) * lr
+    first_end = int(steps.max(0).values.min().item())
     bs = min(batch_size, n)
     perm = torch.randperm(n, generator=gen)
     pos = 0
@@ -258,11 +261,12 @@ def train_stacked(
         idx = perm[pos:pos + bs]
         pos += bs
         xb = x_train[:, idx] if mode == "select" else x_train[idx]
+        no_cols = torch.zeros(len(cols), dtype=torch.bool)
         out = model.forward(xb, drop_gen)
         loss = kind.loss_fn(out, y_train[idx])
         grads = torch.autograd.grad(loss, list(params.values()))
         with torch.no_grad():
-            rate = _schedule(t, steps, warm) * lr / (1 - b1 ** (t + 1))  # [L, C]
+            rate = rates[t] / (1 - b1 ** (t + 1))  # [L, C]
             c2 = 1.0 / math.sqrt(1 - b2 ** (t + 1))
             names = list(params)
             P, M, V, T = list(params.values()), [m[k] for k in names], [v2[k] for k in names], [tmp[k] for k in names]
@@ -282,7 +286,7 @@ def train_stacked(
             torch._foreach_reciprocal_(T)
             torch._foreach_mul_(T, [_view(rate, k, mode, p.dim()) for k, p in zip(names, P, strict=True)])
             torch._foreach_sub_(P, T)
-        finished = (steps <= t + 1).all(0)  # [C] columns past their last step
+        finished = (steps <= t + 1).all(0) if t + 1 >= first_end else no_cols  # [C] past their last step
         if has_valid and ((t + 1) % every == 0 or t + 1 == max_steps or t + 1 in rung_at):
             with torch.no_grad():
                 score = kind.early_stop_score(model.forward(x_valid), y_valid)
@@ -318,7 +322,8 @@ def train_stacked(
             m, v2, best = sel(m), sel(v2), sel(best)
             tmp = {k: torch.empty_like(v) for k, v in params.items()}
             model = Stacked(params, model.dropout[keep], mode, model.n_hidden)
-            cols, steps, warm, lr, wd = cols[keep], steps[:, keep], warm[:, keep], lr[:, keep], wd[:, keep]
+            cols, steps, rates, wd = cols[keep], steps[:, keep], rates[:, :, keep], wd[:, keep]
+            first_end = int(steps.max(0).values.min().item())
             best_score, best_step, stale = best_score[:, keep], best_step[:, keep], stale[:, keep]
     # Columns still active when the loop ended (possible only if max_steps was 0).
     src = Stacked(best if has_valid else {k: v.detach() for k, v in params.items()},
