@@ -42,6 +42,7 @@ import numpy as np
 import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field
 
+from musicrep.data.scores import Chorale
 from musicrep.data.synth import GM_FAMILIES, Note, Synth, SynthError, gm_family, resolve_soundfont
 from musicrep.data.task import KEY_VOCABULARY, Task, TaskSpec, write_task
 
@@ -66,6 +67,8 @@ SOUNDING_DB = 30.0
 MIN_SOUNDING = 0.2
 #: Largest allowed gap between a note's estimated pitch and its MIDI number (semitones).
 PITCH_TOLERANCE = 0.5
+#: Pitch is estimated on the first second: every kept note sounds there (short-decay ones too).
+PITCH_SECONDS = 1.0
 
 
 class RenderError(Exception):
@@ -279,13 +282,16 @@ class _Drop(Exception):
 
 
 def _frame_db(y: np.ndarray, frame: int = 1024, hop: int = 256) -> np.ndarray:
-    import librosa
-
-    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=hop, center=False)[0]
+    """Frame RMS in dBFS (uncentred frames, as ``librosa.feature.rms(center=False)``; numpy only so that
+    rendering pieces never pays for importing librosa)."""
+    if len(y) < frame:
+        y = np.pad(y, (0, frame - len(y)))
+    frames = np.lib.stride_tricks.sliding_window_view(y, frame)[::hop]
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
     return 20 * np.log10(np.maximum(rms, 1e-10))
 
 
-def note_pitch(y: np.ndarray, sr: int, midi: int, hop: int = 256) -> float:
+def note_pitch(y: np.ndarray, sr: int, midi: int, hop: int = 512) -> float:
     """Median YIN pitch (MIDI, fractional) over the sounding frames of a single note.
 
     The search range spans more than an octave either side of ``midi`` so that a program sounding an
@@ -315,7 +321,7 @@ def _check_note(synth: Synth, job: Job) -> tuple[np.ndarray, Any, dict]:
         raise _Drop("inaudible")
     if (db > db.max() - SOUNDING_DB).sum() * 256 / SR < MIN_SOUNDING:
         raise _Drop("too short")
-    est = note_pitch(y[: int(NOTE_OFF * SR)], SR, midi)
+    est = note_pitch(y[: int(PITCH_SECONDS * SR)], SR, midi)
     if not np.isfinite(est) or abs(est - midi) > PITCH_TOLERANCE:
         raise _Drop("octave off" if np.isfinite(est) and abs(abs(est - midi) - 12) <= 1 else "pitch mismatch")
     return y, None, {}
@@ -550,10 +556,10 @@ def _timed(part: Sequence[tuple[float, float, int]], bpm: float, start_s: float,
     return tuple(out)
 
 
-def plan_key(rng: np.random.Generator, n_chorales: int | None, excerpt: float = 30.0,
+def plan_key(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | None, excerpt: float = 30.0,
              splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
     """Chorales × 12 transpositions, one program per item, split by chorale, first ``excerpt`` s."""
-    chorales = _chorales(rng, n_chorales)
+    chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else n_chorales
     split_of = _split_groups([c.work for c in chorales], rng, *splits)
     jobs = []
     for ch in chorales:
@@ -592,11 +598,11 @@ TAG_FAMILIES = ("piano", "chromatic_percussion", "organ", "guitar", "bass", "str
                 "pipe", "synth_lead")
 
 
-def plan_tagging(rng: np.random.Generator, n_chorales: int | None, clips_per_chorale: int = 3,
+def plan_tagging(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | None, clips_per_chorale: int = 3,
                  clip: float = 10.0, families: Sequence[str] = TAG_FAMILIES,
                  splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
     """10 s clips of chorales re-orchestrated: each clip keeps 1–4 random parts, each on a random program."""
-    chorales = _chorales(rng, n_chorales)
+    chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else n_chorales
     split_of = _split_groups([c.work for c in chorales], rng, *splits)
     jobs = []
     for ch in chorales:
@@ -641,8 +647,7 @@ def _tagging_spec(families: Sequence[str] = TAG_FAMILIES) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- demo preset
 DEMO_NOTE_FAMILIES = ("piano", "chromatic_percussion", "organ", "guitar", "bass", "strings", "brass", "reed")
-DEMO_KEY_CHORALES = 10  # × 12 transpositions × 15 s
-DEMO_TAG_CHORALES = 20  # × 3 clips × 10 s
+DEMO_CHORALES = 10  # key: × 12 transpositions × 15 s; tagging: × 6 clips × 10 s (parsing is the slow part)
 
 
 def link_task(src: Task, out: Path, spec: dict[str, Any], label_column: str) -> Task:
@@ -684,13 +689,14 @@ def render_demo(out: Path, opts: RenderOptions) -> list[RenderReport]:
                                     float(pitch.items["duration"].sum()), time.perf_counter() - t1, pitch.summary()))
 
         t0 = time.perf_counter()
-        key_jobs = plan_key(rng, DEMO_KEY_CHORALES, excerpt=15.0, splits=(0.2, 0.2))
+        chorales = _chorales(rng, DEMO_CHORALES)
+        key_jobs = plan_key(rng, chorales, excerpt=15.0, splits=(0.2, 0.2))
         spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex"],
                     description="Global key of a rendered Bach chorale excerpt (demo: 10 chorales × 12 keys).",
                     provenance={"source": "music21 Bach chorales × 12 transpositions; split by chorale"})
         reports.append(_execute("key", out / "key", spec, key_jobs, runner, t0))
 
         t0 = time.perf_counter()
-        tag_jobs = plan_tagging(rng, DEMO_TAG_CHORALES, clips_per_chorale=3, splits=(0.2, 0.2))
+        tag_jobs = plan_tagging(rng, chorales, clips_per_chorale=6, splits=(0.2, 0.2))
         reports.append(_execute("tagging", out / "tagging", _tagging_spec(), tag_jobs, runner, t0))
     return reports
