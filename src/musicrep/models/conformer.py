@@ -8,7 +8,7 @@ pre-norm residuals. Layers: ``subsample`` plus every block's output, ``[B, T, D]
 rate of MusicFM and MuQ, whose layer-wise probes this reproduces.
 
 Sizes: ``small`` D=64, 4 blocks (≈0.3 M parameters, trains on a laptop); ``paper`` the MusicFM/MuQ
-large body, D=1024, 12 blocks, 16 heads, FFN 4096, kernel 31 (≈300 M). :attr:`frame_rate` = 25 Hz,
+large body, D=1024, 12 blocks, 16 heads, FFN 4096, kernel 31 (297 M). :attr:`frame_rate` = 25 Hz,
 3 s → 75 frames.
 """
 

@@ -13,8 +13,8 @@ Takes 16 kHz audio ``[B, samples]``; gives five layers ``[B, T, H]``:
 
 No time downsampling happens inside the network (100 Hz), so the output is average-pooled to
 :attr:`frame_rate` = 10 Hz (3 s → 30 frames), a resolution at which every layer is still frame-level.
-Sizes: ``small`` ≈0.1 M parameters; ``paper`` uses musicnn's MSD-big widths (204 timbral, 51 temporal
-filters per shape, 512-channel mid-end, 500-unit back-end).
+Sizes: ``small`` 0.08 M parameters; ``paper`` uses musicnn's MSD-big widths (204 timbral, 51 temporal
+filters per shape, 512-channel mid-end, 500-unit back-end; 6.9 M).
 """
 
 from __future__ import annotations

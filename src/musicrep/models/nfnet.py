@@ -23,7 +23,7 @@ the F0 body (stem 16-32-64-128, widths 256/512/1536/1536, depths 1/2/6/3, group 
 final conv) plus the fast pathway: with NFNet's squeeze-excite ratio 0.5 that is 69 M parameters; the
 released SF-NFNet-F0 has 62.4 M and its exact layout was not available to us, so ``paper`` sets the
 squeeze-excite ratio to 0.35, which matches the published count (≈62 M) while keeping every block.
-``small`` ≈0.26 M (one block per stage, widths 32–128, group width 16, fast path 1/4 wide).
+``small`` 0.25 M (one block per stage, widths 32–128, group width 16, fast path 1/4 wide).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ objective (in ``musicrep.pretrain``) needs; the decoder lives with that objectiv
 Frame rate: patches start every ``stride_t`` log-mel frames (100 Hz / stride_t); :attr:`frame_rate` is
 that rate rounded down to a whole number of Hz (AST: time stride 10 → 10 Hz; TMAE: 16 → 6 Hz) and layers are average-pooled to
 ``round(seconds · frame_rate)`` frames. Sizes: ``small`` D=64, 4 blocks (≈0.2 M parameters); ``paper``
-ViT-Base, D=768, 12 blocks, 12 heads (≈86 M).
+ViT-Base, D=768, 12 blocks, 12 heads (85 M).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ a power of 3 (a 3 s window is 48 000 samples, CLMR used 59 049 at 22.05 kHz) kee
 The waveform is scaled per item to unit RMS first, for the same reason spectrogram encoders standardise
 their log-mel (batch independence, sane inputs for an untrained twin, loudness-invariant features).
 
-Sizes: ``small`` stem + 7 blocks (32→128 channels, ≈0.26 M parameters), total stride 3^8 → 2.44 Hz,
+Sizes: ``small`` stem + 7 blocks (32→128 channels, 0.13 M parameters), total stride 3^8 → 2.44 Hz,
 declared :attr:`frame_rate` 2.5 Hz (3 s → 8 frames); ``paper`` CLMR's 3^9 configuration (stem + 9 blocks,
-128–512 channels + 1×1 block, ≈2.5 M parameters), total stride 3^10 → 1/3 Hz declared (3 s → 1 frame).
+128–512 channels + 1×1 block, 1.8 M parameters), total stride 3^10 → 1/3 Hz declared (3 s → 1 frame).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ time pooling after ``time_pools`` blocks), the short-chunk CNN that music taggin
 limited-data study use as the plain-CNN baseline. A block's layer output is its feature map averaged over
 frequency (global average pooling, as McCallum et al. probe their CNN), so width = channels.
 
-Sizes: ``small`` 5 blocks (16→128 channels, ≈0.14 M parameters), ``paper`` 7 blocks of 128–512 channels
-(≈4.2 M). Frame rate: 100 Hz / 2^time_pools, exposed as :attr:`frame_rate` (5 time pools → 3.125 Hz).
+Sizes: ``small`` 5 blocks (16→128 channels, 0.13 M parameters), ``paper`` 7 blocks of 128–512 channels
+(3.4 M). Frame rate: 100 Hz / 2^time_pools, exposed as :attr:`frame_rate` (5 time pools → 3.125 Hz).
 """
 
 from __future__ import annotations
