@@ -124,43 +124,23 @@ class STFTPower(nn.Module):
 class _FilteredSpectrum(nn.Module):
     """``filterbank @ |STFT|^power`` computed block by block, never materialising the full spectrum.
 
-    Why groups: a mel filter is non-zero on a narrow band of FFT bins, so a dense ``[1025, 96]`` GEMM
-    spends most of its work multiplying zeros. Consecutive filters are grouped, and each group multiplies
-    only the bin range its filters cover. The grouping is used only when it saves at least half the work
-    (chroma filters, for example, span every bin and stay one dense GEMM).
+    Each block of power frames goes through one dense GEMM written straight into the output. (Grouping
+    narrow mel filters by bin range to skip zeros was tried: a dozen small GEMMs on strided slices were
+    several times slower than one dense GEMM, so the dense one stays.)
     """
 
-    def __init__(self, stft: STFTPower, fb: np.ndarray, group: int = 8) -> None:
+    def __init__(self, stft: STFTPower, fb: np.ndarray) -> None:
         super().__init__()
         self.stft = stft
         self.n_filters = fb.shape[0]
-        nz = np.abs(fb) > 0
-        spans: list[tuple[int, int, int, int]] = []  # (first filter, end filter, first bin, end bin)
-        for a in range(0, fb.shape[0], group):
-            b = min(fb.shape[0], a + group)
-            cols = np.flatnonzero(nz[a:b].any(axis=0))
-            lo, hi = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 1)
-            spans.append((a, b, lo, hi))
-        sparse_cost = sum((b - a) * (hi - lo) for a, b, lo, hi in spans)
-        if sparse_cost * 2 > fb.size:
-            spans = [(0, fb.shape[0], 0, fb.shape[1])]
-        self.spans = spans
-        # each group stored transposed ([bins_in_range, filters_in_group]) so a block is one small GEMM
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.from_numpy(np.ascontiguousarray(fb[a:b, lo:hi].T, dtype=np.float32)), requires_grad=False)
-            for a, b, lo, hi in spans
-        )
+        # stored transposed ([n_bins, n_filters]) so each block is one GEMM written straight into the output
+        self.register_buffer("fb_t", torch.from_numpy(np.ascontiguousarray(fb.T, dtype=np.float32)), persistent=False)
 
     def filtered(self, x: Tensor) -> Tensor:
         x = _as_batch(x)
         out = x.new_empty((x.shape[0], self.stft.n_frames(x.shape[-1]), self.n_filters))
-        single = len(self.spans) == 1
         for b, s, p in self.stft.blocks(x):
-            dst = out[b, s : s + p.shape[0]]
-            if single:
-                torch.matmul(p, self.weights[0], out=dst)
-            else:
-                dst.copy_(torch.cat([p[:, lo:hi] @ w for (_, _, lo, hi), w in zip(self.spans, self.weights)], dim=1))
+            torch.matmul(p, self.fb_t, out=out[b, s : s + p.shape[0]])
         return out.transpose(1, 2).contiguous()
 
 
