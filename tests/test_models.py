@@ -183,7 +183,8 @@ def test_paper_size_builds_and_takes_one_step(name: str) -> None:
     assert lo <= rep.n_params <= hi, rep.n_params
     rep.train()
     x = torch.from_numpy(np.stack([music_like(3.0, s) for s in range(2)]))
-    x = x[:1] if name in ("nfnet", "conformer", "ast", "tmae") else x  # the big ones: one item, once
+    if name in ("nfnet", "conformer", "ast", "tmae"):  # the big ones: one item, once
+        x = x[:1] if name == "nfnet" else x[:1, : int(1.5 * SR)]  # transformers: 1.5 s keeps CI time modest
     layers = rep.forward_layers(x)
     assert len(layers) == rep.n_layers and [lay.shape[-1] for lay in layers] == rep.layer_dims
     loss = layers[-1].square().mean()

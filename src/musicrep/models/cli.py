@@ -62,17 +62,16 @@ def embed_file(path: str | Path, rep: Any, layers: list[int] | None = None, batc
     """
     import torch
 
-    from musicrep.audio import load
+    from musicrep.audio import frame_signal, load
 
     y = load(path, sr=rep.sample_rate)
     if rep.window_seconds is None:
         windows = y[None]
     else:
-        w = int(round(rep.window_seconds * rep.sample_rate))
-        n = max(1, -(-len(y) // w))
-        padded = np.zeros(n * w, dtype=np.float32)
-        padded[: len(y)] = y
-        windows = padded.reshape(n, w)
+        windows = frame_signal(y, rep.sample_rate, rep.window_seconds, rep.window_seconds, pad=True)
+        if len(windows) == 0:  # empty file: one silent window rather than nothing
+            windows = np.zeros((1, int(round(rep.window_seconds * rep.sample_rate))), dtype=np.float32)
+        windows = np.array(windows, dtype=np.float32)  # writable copy of the read-only strided view
     if hasattr(rep, "eval"):
         rep.eval()
     chunks = []
