@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,19 +222,28 @@ class _Runner:
         if self._pool is not None:
             self._pool.shutdown()
 
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            import multiprocessing as mp
+
+            self._pool = ProcessPoolExecutor(self.opts.workers, mp_context=mp.get_context("fork"),
+                                             initializer=_init_worker, initargs=(self.soundfont,))
+        return self._pool
+
+    def imap(self, fn: Callable, items: Sequence) -> Iterable:
+        """``map(fn, items)`` in order, over the worker pool when there is one (used for parsing)."""
+        if self.opts.workers > 1 and len(items) > 1:
+            return self._executor().map(fn, items)
+        return map(fn, items)
+
     def map(self, out: Path, jobs: Sequence[Job], desc: str) -> list[Rendered]:
         from tqdm import tqdm
 
         bar = dict(total=len(jobs), desc=desc, unit="item", disable=not self.opts.progress, leave=False)
         args = [(str(out), j) for j in jobs]
         if self.opts.workers > 1 and len(jobs) > 1:
-            if self._pool is None:
-                import multiprocessing as mp
-
-                self._pool = ProcessPoolExecutor(self.opts.workers, mp_context=mp.get_context("fork"),
-                                                 initializer=_init_worker, initargs=(self.soundfont,))
             chunk = max(1, min(16, len(jobs) // (self.opts.workers * 8)))
-            return list(tqdm(self._pool.map(_run_job, args, chunksize=chunk), **bar))
+            return list(tqdm(self._executor().map(_run_job, args, chunksize=chunk), **bar))
         if _SYNTH is None or str(_SYNTH.path) != self.soundfont:
             _init_worker(self.soundfont)
         return [_run_job(a) for a in tqdm(args, **bar)]
@@ -524,20 +533,38 @@ KEY_PROGRAMS = (0, 6, 19, 48, 52)  # piano, harpsichord, church organ, string en
 TRANSPOSITIONS = tuple(range(-6, 6))  # 12 distinct keys per chorale, register kept within ±6 semitones
 
 
-def _chorales(rng: np.random.Generator, count: int | None, exclude: set[str] = frozenset()) -> list:
-    """``count`` usable chorales (one per work) in a seeded order (all of them when ``count`` is None)."""
-    from musicrep.data.scores import chorale_paths, iter_chorales
+def _load_or_none(path: Path) -> Chorale | None:
+    from musicrep.data.scores import ChoraleRejected, load_chorale
+
+    try:
+        return load_chorale(path)
+    except ChoraleRejected:
+        return None
+
+
+def _chorales(rng: np.random.Generator, count: int | None, runner: _Runner | None = None) -> list[Chorale]:
+    """``count`` usable chorales (one per work) in a seeded order (all of them when ``count`` is None).
+
+    Parsing (music21) is the slow part of planning a chorale task, so with a multi-worker ``runner`` the
+    files are parsed in parallel, in batches taken in the seeded order; the result is the same list.
+    """
+    from musicrep.data.scores import chorale_paths
 
     paths = list(chorale_paths())
     order = [paths[i] for i in rng.permutation(len(paths))]
-    chosen, works = [], set(exclude)
-    for ch in iter_chorales(order):
-        if ch.work in works:  # one version per work: variants would be near-duplicates across splits
-            continue
-        works.add(ch.work)
-        chosen.append(ch)
-        if count is not None and len(chosen) >= count:
-            break
+    chosen: list[Chorale] = []
+    works: set[str] = set()
+    i = 0
+    while i < len(order) and (count is None or len(chosen) < count):
+        size = len(order) - i if count is None else max(1, math.ceil((count - len(chosen)) * 1.3))
+        batch, i = order[i:i + size], i + size
+        for ch in runner.imap(_load_or_none, batch) if runner is not None else map(_load_or_none, batch):
+            if ch is None or ch.work in works:  # one version per work: variants are near-duplicates
+                continue
+            works.add(ch.work)
+            chosen.append(ch)
+            if count is not None and len(chosen) >= count:
+                break
     if not chosen:
         raise RenderError("no usable chorale found in the music21 corpus")
     return chosen
@@ -559,7 +586,7 @@ def _timed(part: Sequence[tuple[float, float, int]], bpm: float, start_s: float,
 def plan_key(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | None, excerpt: float = 30.0,
              splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
     """Chorales × 12 transpositions, one program per item, split by chorale, first ``excerpt`` s."""
-    chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else n_chorales
+    chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
     split_of = _split_groups([c.work for c in chorales], rng, *splits)
     jobs = []
     for ch in chorales:
@@ -582,27 +609,29 @@ def plan_key(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | Non
 def render_key(out: Path, opts: RenderOptions, excerpt: float = 30.0) -> list[RenderReport]:
     t0 = time.perf_counter()
     size = _size(opts, excerpt, None)
-    jobs = plan_key(np.random.default_rng(opts.seed), None if size is None else math.ceil(size / 12), excerpt)
-    if size is not None:
-        jobs = jobs[:size]
     spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex"],
                 description="Global key of a rendered Bach chorale excerpt (24 keys, mir_eval spelling).",
                 provenance={"source": "music21 corpus: Bach chorales with an encoded key whose final bass "
                                       "note is the tonic; 12 transpositions each; split by chorale"})
+    rng = np.random.default_rng(opts.seed)
     with _Runner(opts) as runner:
+        chorales = _chorales(rng, None if size is None else math.ceil(size / len(TRANSPOSITIONS)), runner)
+        jobs = plan_key(rng, chorales, excerpt)[:size]
         return [_execute("key", out, spec, jobs, runner, t0)]
 
 
+TAG_CLIP = 10.0  # seconds per tagging clip
+TAG_CLIPS_PER_CHORALE = 5  # each a different excerpt, orchestration, transposition and tempo
 #: Families the tagging task orchestrates with (pitched, distinct timbres).
 TAG_FAMILIES = ("piano", "chromatic_percussion", "organ", "guitar", "bass", "strings", "brass", "reed",
                 "pipe", "synth_lead")
 
 
-def plan_tagging(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | None, clips_per_chorale: int = 3,
-                 clip: float = 10.0, families: Sequence[str] = TAG_FAMILIES,
+def plan_tagging(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | None,
+                 clips_per_chorale: int = TAG_CLIPS_PER_CHORALE, clip: float = TAG_CLIP, families: Sequence[str] = TAG_FAMILIES,
                  splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
     """10 s clips of chorales re-orchestrated: each clip keeps 1–4 random parts, each on a random program."""
-    chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else n_chorales
+    chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
     split_of = _split_groups([c.work for c in chorales], rng, *splits)
     jobs = []
     for ch in chorales:
@@ -630,11 +659,11 @@ def plan_tagging(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] |
 @register("tagging", "Multi-label instrument-family tagging of 10 s re-orchestrated chorale clips; mAP, ROC-AUC.")
 def render_tagging(out: Path, opts: RenderOptions) -> list[RenderReport]:
     t0 = time.perf_counter()
-    size = _size(opts, 10.0, None)
-    jobs = plan_tagging(np.random.default_rng(opts.seed), None if size is None else math.ceil(size / 3))
-    if size is not None:
-        jobs = jobs[:size]
+    size = _size(opts, TAG_CLIP, None)
+    rng = np.random.default_rng(opts.seed)
     with _Runner(opts) as runner:
+        chorales = _chorales(rng, None if size is None else math.ceil(size / TAG_CLIPS_PER_CHORALE), runner)
+        jobs = plan_tagging(rng, chorales)[:size]
         return [_execute("tagging", out, _tagging_spec(), jobs, runner, t0)]
 
 
@@ -689,7 +718,7 @@ def render_demo(out: Path, opts: RenderOptions) -> list[RenderReport]:
                                     float(pitch.items["duration"].sum()), time.perf_counter() - t1, pitch.summary()))
 
         t0 = time.perf_counter()
-        chorales = _chorales(rng, DEMO_CHORALES)
+        chorales = _chorales(rng, DEMO_CHORALES, runner)
         key_jobs = plan_key(rng, chorales, excerpt=15.0, splits=(0.2, 0.2))
         spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex"],
                     description="Global key of a rendered Bach chorale excerpt (demo: 10 chorales × 12 keys).",
