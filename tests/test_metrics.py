@@ -150,3 +150,8 @@ def test_bootstrap_multilabel_with_a_rare_label():
         alo, ahi = M.bootstrap_ci("roc_auc", y, s, n=300, seed=0)
     assert np.isfinite([lo, hi, alo, ahi]).all()
     assert lo <= M.map(y, s) <= hi and alo <= M.roc_auc(y, s) <= ahi
+
+
+def test_class_id_outside_score_columns_is_a_clear_error():
+    with pytest.raises(ValueError, match="score columns"):
+        M.map([0, 3], np.ones((2, 3)))

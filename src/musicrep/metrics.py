@@ -50,6 +50,9 @@ def _one_hot_like(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
     if y_score.ndim != 2:
         raise ValueError(f"score metrics need scores of shape [N, K]; got shape {y_score.shape}")
     if y_true.ndim == 1:
+        if len(y_true) and (y_true.min() < 0 or y_true.max() >= y_score.shape[1]):
+            raise ValueError(f"class ids must lie in [0, {y_score.shape[1]}) to match the score columns; "
+                             f"got {y_true.min()}..{y_true.max()} (is a test class missing from the vocabulary?)")
         out = np.zeros(y_score.shape, dtype=np.int64)
         out[np.arange(len(y_true)), y_true.astype(np.int64)] = 1
         return out

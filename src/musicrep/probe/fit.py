@@ -309,6 +309,9 @@ class FittedProbe:
         kind = get_kind(self.kind)
         m = get_metric(metric) if metric is not None else primary_metric(self.kind)
         y = kind.check_targets(y, "y")
+        if kind.loss == "ce" and len(y) and int(y.max()) >= self.n_outputs:
+            raise ValueError(f"class id {int(y.max())} was never seen in training/validation and is outside "
+                             f"the probe's {self.n_outputs} classes; pass the task vocabulary to fit_probe")
         s = self.member.predict(self._x(X))[0, 0]
         s = (kind.output(s) if self.logits else s).numpy()
         return (*_metric_pair(kind, m, y, s, self.vocabulary, self.target_scaler), m)

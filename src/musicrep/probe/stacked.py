@@ -211,7 +211,7 @@ def train_stacked(
     layer's member has gone ``patience`` validations without improving (or finished its steps).
 
     ``halving = η ≥ 2`` adds successive halving (Jamieson & Talwalkar 2016): at ``rungs`` checkpoints,
-    ``max_steps / η^r`` for r = rungs … 1, only the best ``⌈active / η⌉`` columns (by validation score,
+    ``max_steps / η^r`` for r = rungs … 1 (not before warm-up ends), only the best ``⌈active / η⌉`` columns (by validation score,
     averaged over layers) keep training; the others retire with their best state so far.
     """
     gen = torch.Generator().manual_seed(int(seed))  # minibatch order, shared by all members
@@ -230,7 +230,11 @@ def train_stacked(
     max_steps = int(steps.max().item())
     every = eval_every or max(5, max_steps // 50)
     has_valid = x_valid is not None and y_valid is not None
-    rung_at = {max(1, round(max_steps / halving ** r)) for r in range(1, rungs + 1)} if halving >= 2 else set()
+    # Rungs never fall inside warm-up: ranking configs before they have reached their peak lr would
+    # mostly rank learning rates.
+    w_end = int(warm.max().item())
+    rung_at = ({max(w_end, round(max_steps / halving ** r)) for r in range(1, rungs + 1)} - {max_steps}
+               if halving >= 2 else set())
 
     # Per-column state, compacted as columns retire. ``cols`` maps positions to original config indices.
     cols = torch.arange(C)
