@@ -214,3 +214,28 @@ def test_warmup_cosine_schedule():
     np.testing.assert_allclose(f[:3], [0.5, 1.0, 1.0], atol=1e-6)
     assert f[6] == pytest.approx(0.5, abs=1e-6)
     assert f[10] == 0 and f[11] == 0 and (np.diff(f[2:11].numpy()) < 0).all()
+
+
+def test_stacked_training_matches_torch_adam_with_l2_and_warmup_cosine():
+    # Full-batch linear probe, no validation: the stacked trainer must follow torch.optim.Adam
+    # (weight_decay = L2 on weights only) under the warm-up + cosine schedule, step for step.
+    from musicrep.probe.stacked import Stacked, _schedule
+
+    X, y = blobs(n=64, dim=6, sep=2.0)
+    x, yt = torch.from_numpy(X.transpose(1, 0, 2).copy()), torch.from_numpy(y)
+    cfg = ProbeConfig(lr=0.05, steps=30, weight_decay=0.1)
+    got, _ = train_stacked(KINDS["multiclass"], x, yt, [cfg], out_dim=4, mode="select", batch_size=64,
+                           warmup=0.2, seed=0)
+    init = Stacked.init(1, [cfg], 6, 4, "select", 1, seed=0)
+    W = init.params["W0"][0, :, 0, :].clone().requires_grad_(True)
+    b = init.params["b0"][0, 0].clone().requires_grad_(True)
+    opt = torch.optim.Adam([{"params": [W], "weight_decay": 0.1}, {"params": [b], "weight_decay": 0.0}], lr=0.05)
+    f = _schedule(30, torch.tensor([[30.0]]), torch.tensor([[6.0]])).flatten()
+    for t in range(30):
+        for g in opt.param_groups:
+            g["lr"] = 0.05 * float(f[t])
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(x[0] @ W + b, yt).backward()
+        opt.step()
+    torch.testing.assert_close(got.params["W0"][0, :, 0, :], W.detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got.params["b0"][0, 0], b.detach(), rtol=1e-4, atol=1e-5)

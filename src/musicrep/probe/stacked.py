@@ -286,8 +286,8 @@ def train_stacked(
                 torch.sqrt(vv, out=tt)
             torch._foreach_mul_(T, c2)
             torch._foreach_add_(T, eps)
-            torch._foreach_div_(T, M)
-            torch._foreach_reciprocal_(T)
+            for tt, mm in zip(T, M, strict=True):
+                torch.div(mm, tt, out=tt)
             torch._foreach_mul_(T, [_view(rate, k, mode, p.dim()) for k, p in zip(names, P, strict=True)])
             torch._foreach_sub_(P, T)
         finished = (steps <= t + 1).all(0) if t + 1 >= first_end else no_cols  # [C] past their last step
