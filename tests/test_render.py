@@ -128,3 +128,28 @@ def test_unknown_task_and_both_sizes_are_clear_errors(tmp_path: Path) -> None:
         render_task("key", tmp_path, n=3, minutes=1.0)
     with pytest.raises(RenderError, match="no such file"):
         render_task("key", tmp_path, soundfont="/nope.sf2")
+
+
+def test_tempo_label_matches_onsets_in_the_audio(tmp_path: Path) -> None:
+    """Detected onsets (librosa) fall on the score's onsets timed at the labelled BPM, not at a BPM 8 % off."""
+    from musicrep.data.scores import chorale_paths, load_chorale
+
+    render_task("tempo", tmp_path, n=3, seed=2, workers=1, progress=False)
+    task = Task.load(tmp_path)
+    assert task.kind == "regression" and len(task) == 3
+    paths = {p.stem.replace(".", "_"): p for p in chorale_paths()}
+    for row, bpm, path in zip(task.items.to_dict("records"), task.targets(), task.paths(), strict=True):
+        assert 60 <= bpm <= 200
+        chorale = load_chorale(paths[row["chorale"]])
+        beats = np.unique([o for part in chorale.parts for o, _, _ in part])
+        y = sf.read(path, dtype="float32")[0]
+        detected = librosa.onset.onset_detect(y=y, sr=SR, units="time", hop_length=160)
+        assert len(detected) >= 8
+
+        def hit_rate(tempo: float) -> float:
+            scored = beats * 60.0 / tempo - float(row["start"])
+            scored = scored[(scored >= -0.01) & (scored < row["duration"] - 0.5)]
+            return float(np.mean([np.abs(scored - t).min() < 0.06 for t in detected]))
+
+        assert hit_rate(bpm) >= 0.8, (row["id"], hit_rate(bpm))
+        assert hit_rate(bpm * 1.08) < hit_rate(bpm) - 0.2

@@ -609,7 +609,7 @@ def plan_key(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | Non
 def render_key(out: Path, opts: RenderOptions, excerpt: float = 30.0) -> list[RenderReport]:
     t0 = time.perf_counter()
     size = _size(opts, excerpt, None)
-    spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex"],
+    spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex", "accuracy"],
                 description="Global key of a rendered Bach chorale excerpt (24 keys, mir_eval spelling).",
                 provenance={"source": "music21 corpus: Bach chorales with an encoded key whose final bass "
                                       "note is the tonic; 12 transpositions each; split by chorale"})
@@ -674,6 +674,59 @@ def _tagging_spec(families: Sequence[str] = TAG_FAMILIES) -> dict[str, Any]:
                                       "GM programs; labels = families of the parts audible in the clip"})
 
 
+TEMPO_RANGE = (60.0, 200.0)  # BPM of the quarter-note beat, drawn log-uniformly
+TEMPO_CLIP = 20.0
+TEMPO_CLIPS_PER_CHORALE = 4
+
+
+def plan_tempo(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | None,
+               clips_per_chorale: int = TEMPO_CLIPS_PER_CHORALE, clip: float = TEMPO_CLIP,
+               splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
+    """Chorale excerpts re-timed to a steady tempo drawn log-uniformly in 60–200 BPM (quarter-note beat).
+
+    Why chorales: their surface rhythm is mostly quarter notes, so the beat is unambiguous, and the
+    renderer plays them strictly in time (fermatas are not held), so the label is exact.
+    """
+    chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
+    split_of = _split_groups([c.work for c in chorales], rng, *splits)
+    lo, hi = np.log(TEMPO_RANGE[0]), np.log(TEMPO_RANGE[1])
+    jobs = []
+    for ch in chorales:
+        for c in range(clips_per_chorale):
+            bpm = float(np.round(np.exp(rng.uniform(lo, hi)), 1))
+            length = ch.length_q * 60.0 / bpm
+            start_beat = float(rng.integers(0, max(1, int((length - clip) * bpm / 60.0)))) if length > clip else 0.0
+            start = start_beat * 60.0 / bpm  # start on a beat
+            dur = float(min(clip, length - start + 1.0))
+            program = int(rng.choice(KEY_PROGRAMS[:2]))  # piano / harpsichord: clear onsets
+            k = int(rng.integers(-3, 4))
+            stems = tuple((program, _timed(part, bpm, start, start + dur - 0.5, k, v, 90))
+                          for v, part in enumerate(ch.parts))
+            item = f"{ch.id}-c{c}"
+            jobs.append(Job(
+                id=item, stems=stems, duration=dur, check="piece",
+                row=dict(id=item, path=f"audio/{item}.flac", split=split_of[ch.work], label=f"{bpm:.1f}",
+                         duration=dur, group=ch.work, chorale=ch.id, transpose=k, program=program, start=start),
+            ))
+    return jobs
+
+
+@register("tempo", "Chorale excerpts at a steady 60–200 BPM (quarter-note beat) → tempo regression.")
+def render_tempo(out: Path, opts: RenderOptions) -> list[RenderReport]:
+    t0 = time.perf_counter()
+    size = _size(opts, TEMPO_CLIP, None)
+    rng = np.random.default_rng(opts.seed)
+    spec = dict(name="tempo", kind="regression", vocabulary=[], metrics=["r2"],
+                description="Tempo in BPM of the quarter-note beat of a 20 s chorale excerpt (steady tempo). "
+                            "Also score tempo accuracy within 4 % and octave-tolerant (×2, ×1/2, ×3, ×1/3).",
+                provenance={"source": "music21 Bach chorales re-timed, piano or harpsichord; split by chorale",
+                            "beat": "quarter note", "tempo_range_bpm": list(TEMPO_RANGE)})
+    with _Runner(opts) as runner:
+        chorales = _chorales(rng, None if size is None else math.ceil(size / TEMPO_CLIPS_PER_CHORALE), runner)
+        jobs = plan_tempo(rng, chorales)[:size]
+        return [_execute("tempo", out, spec, jobs, runner, t0)]
+
+
 # ---------------------------------------------------------------------- demo preset
 DEMO_NOTE_FAMILIES = ("piano", "chromatic_percussion", "organ", "guitar", "bass", "strings", "brass", "reed")
 DEMO_CHORALES = 10  # key: × 12 transpositions × 15 s; tagging: × 6 clips × 10 s (parsing is the slow part)
@@ -720,7 +773,7 @@ def render_demo(out: Path, opts: RenderOptions) -> list[RenderReport]:
         t0 = time.perf_counter()
         chorales = _chorales(rng, DEMO_CHORALES, runner)
         key_jobs = plan_key(rng, chorales, excerpt=15.0, splits=(0.2, 0.2))
-        spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex"],
+        spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex", "accuracy"],
                     description="Global key of a rendered Bach chorale excerpt (demo: 10 chorales × 12 keys).",
                     provenance={"source": "music21 Bach chorales × 12 transpositions; split by chorale"})
         reports.append(_execute("key", out / "key", spec, key_jobs, runner, t0))
