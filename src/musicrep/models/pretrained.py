@@ -357,6 +357,8 @@ class MadmomKey(_MadmomNet):
 
     def layers_one(self, audio: np.ndarray) -> list[np.ndarray]:
         data: Any = self._features(audio)
+        if len(data) < 8:  # three 2× max-pools need ≥ 8 frames (1.6 s); pad with silence (log-spec 0)
+            data = np.pad(data, ((0, 8 - len(data)), (0, 0)))
         outs: list[np.ndarray] = []
         for layer in self._net.layers:
             kind = type(layer).__name__
@@ -662,6 +664,10 @@ class MusicnnTF(_PackageRepresentation):
         x = torch.as_tensor(audio, dtype=torch.float32)
         if x.ndim == 1:
             x = x[None]
+        n_in = x.shape[1]
+        min_len = int(np.ceil(self.input_length * self.sample_rate)) + 1
+        if x.shape[1] < min_len:  # musicnn cannot cut a patch from a clip shorter than one window
+            x = torch.nn.functional.pad(x, (0, min_len - x.shape[1]))
         with tempfile.TemporaryDirectory(prefix="musicrep-musicnn-") as tmp:
             wavs = []
             for i, a in enumerate(x.numpy()):
@@ -677,7 +683,7 @@ class MusicnnTF(_PackageRepresentation):
                 raise RuntimeError(f"musicnn-tf subprocess ({self.python}) failed:\n{tail}")
             with np.load(req["out"]) as z:
                 per_item = [[z[f"{i}:{k}"] for k in self.layer_names] for i in range(len(wavs))]
-        return _stack(per_item, self.n_frames(x.shape[1]))
+        return _stack(per_item, self.n_frames(n_in))
 
 
 @register("musicnn-tf", "pretrained", "MusiCNN MTT/MSD (Pons & Serra) via its TensorFlow venv (make musicnn-venv)",
