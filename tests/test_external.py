@@ -65,7 +65,7 @@ def test_mert_config_json_sets_sizes(tmp_path) -> None:
 def test_mert_missing_or_wrong_weights_name_the_file(tmp_path) -> None:
     with pytest.raises(WeightsError, match=str(tmp_path / "model.safetensors")):
         models.get("mert", weights=str(tmp_path))
-    with pytest.raises(WeightsError, match="no weights given"):
+    with pytest.raises(WeightsError, match="pass weights=FILE"):
         models.get("mert")
     _save_mert(tmp_path)
     (tmp_path / "config.json").unlink()  # falls back to the 95m preset, which the tiny file cannot fit

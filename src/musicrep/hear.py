@@ -150,8 +150,10 @@ class HearRepresentation(Representation):
     name = "hear"
     window_seconds: float | None = None
 
-    def __init__(self, module: str, model_file_path: str = "", scene: bool = False, probe_seconds: float = 2.0,
-                 load_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(self, module: str | None = None, model_file_path: str = "", scene: bool = False,
+                 probe_seconds: float = 2.0, load_kwargs: dict[str, Any] | None = None) -> None:
+        if module is None:
+            raise ValueError("hear: pass module=NAME of an installed HEAR-API module (e.g. module='hearbaseline')")
         try:
             self.module = importlib.import_module(module)
         except ImportError as exc:

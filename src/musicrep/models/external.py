@@ -62,11 +62,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     return state
 
 
-def _resolve(path: str | Path | None, names: tuple[str, ...], what: str) -> Path:
+def _resolve(path: str | Path | None, names: tuple[str, ...], what: str, arg: str = "weights") -> Path:
     """A weights file: ``path`` itself, or the first of ``names`` inside the folder ``path``."""
     if path is None:
-        raise WeightsError(f"{what}: no weights given; pass weights=PATH to a folder holding {names[0]} "
-                           f"(and config.json) or to the file itself")
+        raise WeightsError(f"{what}: pass {arg}=FILE or a folder holding {names[0]}")
     p = Path(path).expanduser()
     if p.is_dir():
         for n in names:
@@ -439,7 +438,7 @@ class TorchModuleRep(Representation):
 @register("torchscript", "external", "a TorchScript file (path=FILE): forward [B,samples] → [B,T,H] or list")
 def _torchscript(path: str | Path | None = None, sample_rate: int = 16_000, frame_rate: float | None = None,
                  layer_names: list[str] | None = None) -> Representation:
-    p = _resolve(path, ("model.pt",), "torchscript")
+    p = _resolve(path, ("model.pt",), "torchscript", arg="path")
     try:
         mod = torch.jit.load(str(p), map_location="cpu")
     except Exception as exc:  # noqa: BLE001
@@ -450,9 +449,11 @@ def _torchscript(path: str | Path | None = None, sample_rate: int = 16_000, fram
 
 
 @register("torch-module", "external", "any nn.Module: module='pkg.mod:Class', init={...}, weights=FILE")
-def _torch_module(module: str, init: dict[str, Any] | None = None, weights: str | Path | None = None,
+def _torch_module(module: str | None = None, init: dict[str, Any] | None = None, weights: str | Path | None = None,
                   sample_rate: int = 16_000, frame_rate: float | None = None,
                   layer_names: list[str] | None = None, strict: bool = True) -> Representation:
+    if module is None:
+        raise ValueError("torch-module: pass module='package.module:ClassName' (and weights=FILE)")
     mod_name, _, cls_name = module.partition(":")
     if not cls_name:
         raise ValueError(f"torch-module: module must look like 'package.module:ClassName', got {module!r}")
