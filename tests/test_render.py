@@ -153,3 +153,19 @@ def test_tempo_label_matches_onsets_in_the_audio(tmp_path: Path) -> None:
 
         assert hit_rate(bpm) >= 0.8, (row["id"], hit_rate(bpm))
         assert hit_rate(bpm * 1.08) < hit_rate(bpm) - 0.2
+
+
+def test_metre_labels_agree_with_music21_time_signature(tmp_path: Path) -> None:
+    """The label comes from a text scan of the ABC header; music21's own parse must agree."""
+    from music21 import converter
+
+    render_task("metre", tmp_path, n=8, seed=0, workers=1, progress=False)
+    task = Task.load(tmp_path)
+    assert set(task.labels()) == {"2/4", "3/4", "4/4", "6/8"}
+    corpus = Path(librosa.__file__).parents[1] / "music21" / "corpus"
+    for row in task.items.to_dict("records"):
+        folder, stem, number = row["id"].rsplit("-", 2)
+        score = converter.parse(str(corpus / folder / f"{stem}.abc"), number=int(number[1:]))
+        sigs = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
+        assert sigs == {row["label"]}, row["id"]
+    _no_group_in_two_splits(task)
