@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Task", "TaskError", "TaskSpec", "write_task", "subset"]
+__all__ = ["Task", "TaskError", "TaskSpec", "render_task", "subset", "write_task"]
 
 _LAZY = {
     "Task": "musicrep.data.task",
@@ -22,6 +22,7 @@ _LAZY = {
     "TaskSpec": "musicrep.data.task",
     "write_task": "musicrep.data.task",
     "subset": "musicrep.data.subset",
+    "render_task": "musicrep.data.render",
 }
 
 

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from musicrep.data.scores import Chorale
 from musicrep.data.synth import GM_FAMILIES, Note, Synth, SynthError, gm_family, resolve_soundfont
-from musicrep.data.task import KEY_VOCABULARY, Task, TaskSpec, write_task
+from musicrep.data.task import KEY_VOCABULARY, Task, write_task
 
 __all__ = [
     "RENDERERS",
