@@ -35,6 +35,13 @@ class RepresentationConfig(BaseModel):
                                    "seed: 0} for a random twin or {weights: ckpt.safetensors} for a checkpoint.")
     label: str | None = Field(None, description="Name in results and leaderboards (default: name + settings).")
     budget_minutes: float | None = Field(None, description="Pretraining budget behind these weights, if any.")
+    probes: list[str] | None = Field(None, description="Probes for this representation only (default: the "
+                                     "config's probes), e.g. [keyprofile] for a zero-shot key baseline.")
+
+    @field_validator("probes")
+    @classmethod
+    def _known_probes(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else EvaluateConfig._known_probes(v)
 
     @property
     def display(self) -> str:
@@ -69,6 +76,16 @@ class EvaluateConfig(BaseModel):
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for the 95 % CI (0: no CI).")
     executor: str = Field("local", description="Extraction executor: local | ray | ray:ADDRESS.")
     batch_size: int = Field(16, gt=0, description="Windows per forward pass during extraction.")
+
+    @field_validator("probes")
+    @classmethod
+    def _known_probes(cls, v: list[str]) -> list[str]:
+        from musicrep.probe import PROBES
+
+        bad = [p for p in v if p not in PROBES]
+        if bad:
+            raise ValueError(f"unknown probe(s) {bad}; choose from {sorted(PROBES)}")
+        return v
 
     @field_validator("grid")
     @classmethod

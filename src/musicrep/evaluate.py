@@ -33,6 +33,7 @@ import yaml
 from musicrep.config import EvaluateConfig, RepresentationConfig
 from musicrep.data.task import KEY_VOCABULARY, Task
 from musicrep.embed import RepSpec, WindowConfig, extract
+from musicrep.probe import PROBES
 
 __all__ = ["RESULT_COLUMNS", "evaluate", "leaderboard", "print_leaderboard"]
 
@@ -152,8 +153,8 @@ def evaluate(
 
     for rc in cfg.representations:
         label = rc.display
-        pending = [(t, p, s) for t in tasks for p in cfg.probes for s in cfg.seeds
-                   if (label, t.name, p, str(s)) not in done]
+        pending = [(t, p, s) for t in tasks for p in (rc.probes or cfg.probes) for s in cfg.seeds
+                   if (label, t.name, p, str(s)) not in done and PROBES[p].applies_to(t.kind)]
         if not pending:
             say(f"[dim]{label}: all results present, skipped[/dim]")
             continue

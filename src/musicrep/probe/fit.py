@@ -27,6 +27,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from musicrep.metrics import Metric, bootstrap_ci, get_metric, primary_metric
 from musicrep.probe.grids import ProbeConfig, ProbeGrid, expand, get_grid
 from musicrep.probe.kinds import Kind, TargetScaler, get_kind
+from musicrep.probe.keyprofile import KeyProfile
 from musicrep.probe.neighbors import KNN, Centroid
 from musicrep.probe.stacked import train_stacked
 
@@ -44,7 +45,9 @@ class ProbeSpec:
 
     ``build`` is None for probes trained by gradient descent (stacked linear / MLP); otherwise a class
     constructed from training data (kNN, centroid). ``logits`` says whether its outputs still need the
-    task kind's output transform (softmax / sigmoid).
+    task kind's output transform (softmax / sigmoid). ``standardize=False`` hands the probe the raw
+    features (a zero-shot rule such as key-profile correlation reads them as they are). ``kinds`` lists
+    the task kinds the probe applies to (``None``: all); studies skip the others.
     """
 
     name: str
@@ -53,6 +56,11 @@ class ProbeSpec:
     build: Callable[..., Any] | None = None
     logits: bool = True
     linear: bool = False
+    standardize: bool = True
+    kinds: tuple[str, ...] | None = None
+
+    def applies_to(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
 
     def configs(self, grid: ProbeGrid) -> list[ProbeConfig]:
         cfgs = expand(grid, self.uses)
@@ -68,6 +76,8 @@ PROBES: dict[str, ProbeSpec] = {
                   "MLP with ReLU hidden layers and dropout (Adam, L2)"),
         ProbeSpec("knn", ("k",), "k nearest neighbours, cosine similarity", build=KNN, logits=False),
         ProbeSpec("centroid", (), "nearest class centroid, cosine similarity", build=Centroid, logits=False),
+        ProbeSpec("keyprofile", (), "zero-shot key-profile correlation (Krumhansl) on chroma; no training",
+                  build=KeyProfile, logits=False, standardize=False, kinds=("key",)),
     ]
 }
 
@@ -91,6 +101,13 @@ class Standardizer:
     mean: np.ndarray  # [L, H]
     scale: np.ndarray  # [L, H]
     mask: np.ndarray  # [L, H] True where the feature is real
+
+    @classmethod
+    def identity(cls, X: np.ndarray, layer_dims: Sequence[int]) -> Standardizer:
+        """A pass-through (mean 0, scale 1) that still zeroes padded features."""
+        L, H = X.shape[1:]
+        mask = np.arange(H)[None, :] < np.asarray(layer_dims)[:, None]
+        return cls(np.zeros((L, H), np.float32), np.ones((L, H), np.float32), mask)
 
     @classmethod
     def fit(cls, X: np.ndarray, layer_dims: Sequence[int]) -> Standardizer:
@@ -403,7 +420,7 @@ def fit_probe(
     def scaler_for(y: np.ndarray) -> TargetScaler | None:
         return TargetScaler.fit(y.reshape(len(y), -1)) if k.loss == "mse" else None
 
-    std = Standardizer.fit(Xtr, dims)
+    std = (Standardizer.fit if spec.standardize else Standardizer.identity)(Xtr, dims)
     scaler = scaler_for(ytr)
     x_tr, y_tr = prep(Xtr, ytr, std, scaler)
     search = _Search(spec, k, configs, g, mode, len(layers), out_dim)
@@ -414,7 +431,7 @@ def fit_probe(
     else:
         fold_scores, fold_steps = [], []
         for tr_idx, va_idx in _folds(k, ytr, n_folds, seed):
-            f_std = Standardizer.fit(Xtr[tr_idx], dims)
+            f_std = (Standardizer.fit if spec.standardize else Standardizer.identity)(Xtr[tr_idx], dims)
             f_scaler = scaler_for(ytr[tr_idx])
             xa, ya = prep(Xtr[tr_idx], ytr[tr_idx], f_std, f_scaler)
             xb, yb = prep(Xtr[va_idx], ytr[va_idx], f_std, f_scaler)
