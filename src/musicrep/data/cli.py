@@ -32,7 +32,8 @@ def render(
     n: Optional[int] = typer.Option(None, "--n", help="Number of items (clips/notes) to render."),
     minutes: Optional[float] = typer.Option(None, "--minutes", help="Render about this many minutes of audio."),
     soundfont: Optional[str] = typer.Option(
-        None, "--soundfont", help="SoundFont name (timgm6mb, fluidr3, musescore) or path to a .sf2 file."
+        None, "--soundfont", help="SoundFont: timgm6mb (default, in pretty_midi), fluidr3, musescore, opl3 (Debian "
+        "packages), auto (best installed) or a path to a .sf2/.sf3 file."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed: same seed and options → byte-identical output."),
     workers: int = typer.Option(

@@ -193,6 +193,8 @@ def _run_job(args: tuple[str, Job]) -> Rendered:
         audio, label, extra = _CHECKS[job.check](_SYNTH, job)
     except _Drop as drop:
         return Rendered(job.id, kept=False, reason=str(drop))
+    except (SynthError, RuntimeError, ValueError) as exc:  # a bad item never stops the batch
+        return Rendered(job.id, kept=False, reason=f"error: {exc}")
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak > 0.95:  # keep headroom for 16-bit; a fixed rule, so still deterministic
         audio = audio * np.float32(0.95 / peak)

@@ -33,13 +33,15 @@ GM_FAMILIES = (
     "reed", "pipe", "synth_lead", "synth_pad", "synth_effects", "ethnic", "percussive", "sound_effects",
 )  # fmt: skip
 
-#: Where known SoundFonts live. ``timgm6mb`` ships in the pretty_midi wheel; the others are Debian
-#: packages (fluid-soundfont-gm, musescore-general-soundfont, opl3-soundfont), used when installed.
+#: Where known SoundFonts live (paths or globs). ``timgm6mb`` ships in the pretty_midi wheel; the others
+#: are Debian packages (fluid-soundfont-gm, musescore-general-soundfont[-small], opl3-soundfont,
+#: timgm6mb-soundfont), used when installed.
 SOUNDFONTS: dict[str, tuple[str, ...]] = {
     "timgm6mb": ("<pretty_midi>/TimGM6mb.sf2",),
     "fluidr3": ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf3/FluidR3_GM.sf3"),
     "musescore": ("/usr/share/sounds/sf2/MuseScore_General.sf2", "/usr/share/sounds/sf3/MuseScore_General.sf3"),
-    "opl3": ("/usr/share/sounds/sf2/opl3.sf2", "/usr/share/sounds/opl3/opl3.sf2"),
+    "opl3": ("/usr/share/sounds/sf2/*[Oo][Pp][Ll]*3*.sf2", "/usr/share/sounds/opl3/*.sf2"),
+    "timgm6mb-debian": ("/usr/share/sounds/sf2/TimGM6mb.sf2",),
 }
 _FLUSH = 4096  # samples rendered and discarded after a reset (≫ tinysoundfont's quick release)
 
@@ -83,8 +85,8 @@ def resolve_soundfont(soundfont: str | os.PathLike[str] | None = None) -> Path:
                 import pretty_midi
 
                 p = Path(pretty_midi.__file__).parent / pattern.split("/", 1)[1]
-            else:
-                p = Path(pattern)
+            else:  # a glob where the Debian file name is not certain (first match in sorted order)
+                p = next(iter(sorted(Path("/").glob(pattern.lstrip("/")))), Path(pattern))
             if p.is_file():
                 return p
         raise SynthError(
