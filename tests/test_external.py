@@ -16,7 +16,7 @@ from torch import nn
 
 from musicrep import models
 from musicrep.models.base import WeightsError
-from musicrep.models.external import MERT, MERT_PRESETS
+from musicrep.models.external import MERT, MERT_PRESETS, MUSICFM_PRESETS
 
 
 def _emb(rep, x: torch.Tensor) -> torch.Tensor:
@@ -149,3 +149,75 @@ def test_torch_module_with_state_dict(tmp_path) -> None:
                    weights=str(tmp_path / "w.safetensors"))
     with pytest.raises(ValueError, match="package.module:ClassName"):
         models.get("torch-module", module="TwoLayers")
+
+
+def _musicfm_dir(tmp_path, conformer_state: dict | None = None):
+    """Tiny MusicFM weights in the published layout (``model.`` prefix, quantizer buffers, stats json)."""
+    from musicrep.models.external import MusicFM
+
+    src = MusicFM(size="tiny", random_init=True, seed=1)
+    for mod in src.modules():  # non-trivial BatchNorm statistics, so eval-mode BN is exercised
+        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            mod.running_mean.normal_()
+            mod.running_var.uniform_(0.5, 2.0)
+    state = {f"model.{k}": v.contiguous() for k, v in src.state_dict().items()}
+    if conformer_state is not None:
+        state = {k: v for k, v in state.items() if not k.startswith("model.conformer.")}
+        state.update({f"model.conformer.{k}": v.contiguous() for k, v in conformer_state.items()})
+    state["model.quantizer_melspec_2048_0.random_projection"] = torch.zeros(64, 16)  # ignored target head
+    state["model.cls_token"] = torch.zeros(32)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    (tmp_path / "msd_stats.json").write_text(json.dumps({"melspec_2048_mean": 6.77, "melspec_2048_std": 18.4}))
+    return src
+
+
+def test_musicfm_loads_layout_and_matches_librosa_mel(tmp_path) -> None:
+    librosa = pytest.importorskip("librosa")
+    src = _musicfm_dir(tmp_path)
+    rep = models.get("musicfm", weights=str(tmp_path), size="tiny")
+    assert rep.frame_rate == 25.0 and rep.cfg.mel_mean == 6.77
+    x = torch.randn(2, 24_000) * 0.1
+    e = _emb(rep, x)
+    assert e.shape == (2, 4, rep.n_frames(24_000), 32) and rep.n_frames(24_000) == 25
+    src.cfg = rep.cfg  # same normalisation as the loaded model
+    torch.testing.assert_close(e, _emb(src, x), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(_emb(rep, x[:1]), e[:1], atol=1e-5, rtol=1e-4)
+    ref = librosa.power_to_db(librosa.feature.melspectrogram(
+        y=x[0].numpy(), sr=24_000, n_fft=2048, hop_length=240, n_mels=16, htk=True, norm=None, power=2.0,
+        pad_mode="reflect"),
+        ref=1.0, amin=1e-10, top_db=None)
+    with torch.no_grad():
+        mel = rep.preprocessor_melspec_2048(x[:1])[0].numpy()
+    assert abs(mel - ref).max() < 1e-3
+    (tmp_path / "msd_stats.json").unlink()
+    with pytest.raises(WeightsError, match="msd_stats.json"):
+        models.get("musicfm", weights=str(tmp_path), size="tiny")
+
+
+def test_musicfm_conformer_matches_transformers(tmp_path) -> None:
+    transformers = pytest.importorskip("transformers")
+    from transformers.models.wav2vec2_conformer import modeling_wav2vec2_conformer as w2c
+
+    t = MUSICFM_PRESETS["tiny"]
+    hc = transformers.Wav2Vec2ConformerConfig(
+        hidden_size=t["hidden_size"], num_hidden_layers=t["num_hidden_layers"],
+        num_attention_heads=t["num_attention_heads"], intermediate_size=t["intermediate_size"],
+        conv_depthwise_kernel_size=t["conv_depthwise_kernel_size"], position_embeddings_type="rotary",
+        hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, conformer_conv_dropout=0.0, layerdrop=0.0)
+    hc._attn_implementation = "eager"
+    torch.manual_seed(0)
+    enc = w2c.Wav2Vec2ConformerEncoder(hc).eval()
+    for mod in enc.modules():
+        if isinstance(mod, nn.BatchNorm1d):
+            mod.running_mean.normal_()
+            mod.running_var.uniform_(0.5, 2.0)
+    _musicfm_dir(tmp_path, conformer_state=enc.state_dict())
+    rep = models.get("musicfm", weights=str(tmp_path), size="tiny")
+    e = _emb(rep, torch.randn(2, 24_000) * 0.1)
+    with torch.no_grad():
+        h = e[:, 0]
+        rpe = enc.embed_positions(h)
+        for i, layer in enumerate(enc.layers, start=1):
+            h = layer(h, relative_position_embeddings=rpe)
+            torch.testing.assert_close(e[:, i], h, atol=2e-5, rtol=1e-4)
+        torch.testing.assert_close(e[:, -1], enc(e[:, 0]).last_hidden_state, atol=2e-5, rtol=1e-4)

@@ -37,7 +37,8 @@ from torch.nn import functional as F
 from musicrep.models import register
 from musicrep.models.base import Representation, WeightsError, align_layers, file_checksum, state_checksum
 
-__all__ = ["MERTConfig", "MERT", "TorchModuleRep", "read_state_dict", "MERT_PRESETS"]
+__all__ = ["MERTConfig", "MERT", "MusicFMConfig", "MusicFM", "TorchModuleRep", "read_state_dict", "MERT_PRESETS",
+           "MUSICFM_PRESETS"]
 
 
 # ------------------------------------------------------------------------------------------ weights I/O
@@ -382,6 +383,275 @@ class MERT(nn.Module, Representation):
           available=_mert_available)
 def _mert(**cfg: Any) -> Representation:
     return MERT(**cfg)
+
+
+# ---------------------------------------------------------------------------------------------- MusicFM
+
+
+class MusicFMConfig(BaseModel):
+    """Sizes of MusicFM-25Hz (Won et al. 2024): log-mel → 2 residual conv blocks (÷4 time) → conformer.
+
+    The conformer is ``transformers``' Wav2Vec2Conformer with rotary positions (MusicFM builds it from the
+    ``facebook/wav2vec2-conformer-rope-large-960h-ft`` config); field names follow that config.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample_rate: int = 24_000
+    n_fft: int = 2048
+    hop_length: int = Field(240, description="mel hop; the conformer runs at sample_rate / hop / 4 = 25 Hz")
+    n_mels: int = 128
+    conv_dim: int = 512
+    hidden_size: int = 1024
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 16
+    intermediate_size: int = 4096
+    conv_depthwise_kernel_size: int = 31
+    rotary_embedding_base: float = 10_000.0
+    layer_norm_eps: float = 1e-5
+    mel_mean: float | None = Field(None, description="dataset mean of the dB mel (MusicFM's *_stats.json)")
+    mel_std: float | None = Field(None, description="dataset std of the dB mel")
+
+
+MUSICFM_PRESETS: dict[str, dict[str, Any]] = {
+    "25hz": {},
+    "tiny": dict(n_mels=16, conv_dim=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, conv_depthwise_kernel_size=5),
+}
+
+
+class _MelDB(nn.Module):
+    """Power mel spectrogram in dB (torchaudio MelSpectrogram + AmplitudeToDB defaults, without torchaudio).
+
+    Buffers are named as torchaudio names them inside MusicFM (``melspec.spectrogram.window``,
+    ``melspec.mel_scale.fb``) so a checkpoint's own window and filterbank are used when present.
+    """
+
+    def __init__(self, c: MusicFMConfig) -> None:
+        super().__init__()
+        import librosa
+
+        self.n_fft, self.hop = c.n_fft, c.hop_length
+        self.melspec = nn.Module()
+        self.melspec.spectrogram = nn.Module()
+        self.melspec.mel_scale = nn.Module()
+        self.melspec.spectrogram.register_buffer("window", torch.hann_window(c.n_fft))
+        fb = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=0.0,
+                                 fmax=c.sample_rate / 2, htk=True, norm=None)
+        self.melspec.mel_scale.register_buffer("fb", torch.as_tensor(fb.T, dtype=torch.float32).contiguous())
+
+    def forward(self, x: Tensor) -> Tensor:
+        spec = torch.stft(x, self.n_fft, self.hop, window=self.melspec.spectrogram.window, center=True,
+                          pad_mode="reflect", return_complex=True).abs() ** 2
+        mel = torch.matmul(spec.transpose(1, 2), self.melspec.mel_scale.fb).transpose(1, 2)
+        return 10.0 * torch.log10(mel.clamp_min(1e-10))
+
+
+class _Res2d(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, stride=2)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv3 = nn.Conv2d(cin, cout, 3, padding=1, stride=2)  # strided shortcut
+        self.bn3 = nn.BatchNorm2d(cout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(y + self.bn3(self.conv3(x)))
+
+
+class _ConvSubsampling(nn.Module):
+    def __init__(self, c: MusicFMConfig) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(_Res2d(1, c.conv_dim), _Res2d(c.conv_dim, c.conv_dim))
+        self.linear = nn.Linear(c.conv_dim * (c.n_mels // 4), c.hidden_size)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        y = self.conv(mel[:, None])  # [B, C, F/4, T/4]
+        b, ch, f, t = y.shape
+        return self.linear(y.permute(0, 3, 1, 2).reshape(b, t, ch * f))
+
+
+class _ConformerFF(nn.Module):
+    def __init__(self, c: MusicFMConfig) -> None:
+        super().__init__()
+        self.intermediate_dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.output_dense = nn.Linear(c.intermediate_size, c.hidden_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.output_dense(F.gelu(self.intermediate_dense(x)))
+
+
+class _RotaryAttention(nn.Module):
+    """Self-attention whose *input* (not q/k) is rotated per head, as transformers' rotary conformer does."""
+
+    def __init__(self, c: MusicFMConfig) -> None:
+        super().__init__()
+        d = c.hidden_size
+        self.heads, self.head = c.num_attention_heads, d // c.num_attention_heads
+        self.linear_q, self.linear_k, self.linear_v, self.linear_out = (nn.Linear(d, d) for _ in range(4))
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        b, t, d = x.shape
+        xh = x.view(b, t, self.heads, self.head)
+        half = self.head // 2
+        rot = torch.cat([-xh[..., half:], xh[..., :half]], dim=-1)
+        qk = (xh * cos[None, :, None] + rot * sin[None, :, None]).reshape(b, t, d)
+
+        def split(y: Tensor) -> Tensor:
+            return y.view(b, t, self.heads, self.head).transpose(1, 2)
+
+        y = F.scaled_dot_product_attention(split(self.linear_q(qk)), split(self.linear_k(qk)), split(self.linear_v(x)))
+        return self.linear_out(y.transpose(1, 2).reshape(b, t, d))
+
+
+class _ConvModule(nn.Module):
+    def __init__(self, c: MusicFMConfig) -> None:
+        super().__init__()
+        d, k = c.hidden_size, c.conv_depthwise_kernel_size
+        self.layer_norm = nn.LayerNorm(d)
+        self.pointwise_conv1 = nn.Conv1d(d, 2 * d, 1, bias=False)
+        self.depthwise_conv = nn.Conv1d(d, d, k, padding=(k - 1) // 2, groups=d, bias=False)
+        self.batch_norm = nn.BatchNorm1d(d)
+        self.pointwise_conv2 = nn.Conv1d(d, d, 1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.glu(self.pointwise_conv1(self.layer_norm(x).transpose(1, 2)), dim=1)
+        y = self.pointwise_conv2(F.gelu(self.batch_norm(self.depthwise_conv(y))))
+        return y.transpose(1, 2)
+
+
+class _ConformerLayer(nn.Module):
+    def __init__(self, c: MusicFMConfig) -> None:
+        super().__init__()
+        d = c.hidden_size
+        self.ffn1_layer_norm, self.ffn1 = nn.LayerNorm(d), _ConformerFF(c)
+        self.self_attn_layer_norm, self.self_attn = nn.LayerNorm(d), _RotaryAttention(c)
+        self.conv_module = _ConvModule(c)
+        self.ffn2_layer_norm, self.ffn2 = nn.LayerNorm(d), _ConformerFF(c)
+        self.final_layer_norm = nn.LayerNorm(d)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        x = x + 0.5 * self.ffn1(self.ffn1_layer_norm(x))
+        x = x + self.self_attn(self.self_attn_layer_norm(x), cos, sin)
+        x = x + self.conv_module(x)
+        x = x + 0.5 * self.ffn2(self.ffn2_layer_norm(x))
+        return self.final_layer_norm(x)
+
+
+class _Conformer(nn.Module):
+    def __init__(self, c: MusicFMConfig) -> None:
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.layers = nn.ModuleList(_ConformerLayer(c) for _ in range(c.num_hidden_layers))
+        head = c.hidden_size // c.num_attention_heads
+        self.inv_freq = 1.0 / (c.rotary_embedding_base ** (torch.arange(0, head, 2).float() / head))
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        freqs = torch.arange(x.shape[1], dtype=torch.float32)[:, None] * self.inv_freq
+        emb = torch.cat([freqs, freqs], dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        states = [x]
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+            states.append(x)
+        states.append(self.layer_norm(x))
+        return states
+
+
+_MUSICFM_IGNORED = ("quantizer_", "linear.", "cls_token", "conformer.pos_conv_embed.", "conformer.embed_positions.")
+_MUSICFM_STATS = ("msd_stats.json", "fma_stats.json", "stats.json")
+
+
+class MusicFM(nn.Module, Representation):
+    """MusicFM-25Hz from local weights; layers = conformer input, each block's output, final LayerNorm.
+
+    Weights: a state dict with MusicFM's key names (``conv.conv.0.conv1.weight``, ``conformer.layers.3.
+    self_attn.linear_q.weight``, …; a ``model.`` prefix and a ``state_dict`` wrapper are accepted). The dB-
+    mel statistics come from ``msd_stats.json``/``fma_stats.json`` beside the weights (MusicFM's
+    ``data/*_stats.json``) or from ``config={"mel_mean": …, "mel_std": …}``.
+    """
+
+    name = "musicfm"
+    window_seconds: float | None = None
+
+    def __init__(self, weights: str | Path | None = None, size: str = "25hz", config: dict[str, Any] | None = None,
+                 random_init: bool = False, seed: int = 0) -> None:
+        nn.Module.__init__(self)
+        if size not in MUSICFM_PRESETS:
+            raise ValueError(f"musicfm: size must be one of {sorted(MUSICFM_PRESETS)}, got {size!r}")
+        cfg = dict(MUSICFM_PRESETS[size], **(config or {}))
+        path = None if random_init else _resolve(weights, ("model.safetensors", "pretrained_msd.pt",
+                                                           "pretrained_fma.pt"), "musicfm")
+        if path is not None and cfg.get("mel_mean") is None:
+            stats = next((path.parent / n for n in _MUSICFM_STATS if (path.parent / n).is_file()), None)
+            if stats is None:
+                raise WeightsError(f"musicfm: expected {path.parent / _MUSICFM_STATS[0]} (MusicFM's data/*_stats.json "
+                                   f"with melspec_2048_mean/std) or config={{'mel_mean':…, 'mel_std':…}}")
+            st = json.loads(stats.read_text())
+            cfg.update(mel_mean=float(st["melspec_2048_mean"]), mel_std=float(st["melspec_2048_std"]))
+        cfg["mel_mean"] = 0.0 if cfg.get("mel_mean") is None else cfg["mel_mean"]
+        cfg["mel_std"] = 1.0 if cfg.get("mel_std") is None else cfg["mel_std"]
+        self.cfg = MusicFMConfig(**cfg)
+        torch.manual_seed(seed)
+        self.preprocessor_melspec_2048 = _MelDB(self.cfg)
+        self.conv = _ConvSubsampling(self.cfg)
+        self.conformer = _Conformer(self.cfg)
+        self.sample_rate = self.cfg.sample_rate
+        self.frame_rate = self.cfg.sample_rate / self.cfg.hop_length / 4
+        self.layer_names = [f"hidden{i}" for i in range(self.cfg.num_hidden_layers + 1)] + ["final_norm"]
+        self.layer_dims = [self.cfg.hidden_size] * len(self.layer_names)
+        self.weights_path = path
+        if path is not None:
+            state = {}
+            for k, v in read_state_dict(path).items():
+                k = k[len("model."):] if k.startswith("model.") else k
+                if not k.startswith(_MUSICFM_IGNORED):
+                    state[k] = v
+            own = self.preprocessor_melspec_2048.state_dict(prefix="preprocessor_melspec_2048.")
+            for k, v in own.items():  # the checkpoint's window / filterbank when it has them, else ours
+                state.setdefault(k, v)
+            try:
+                self.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                raise WeightsError(f"{path}: weights do not fit MusicFM config {self.cfg.model_dump()} "
+                                   f"({str(exc).splitlines()[0]}: {str(exc).splitlines()[1:2]})") from None
+        self.eval()
+
+    def n_frames(self, n_samples: int) -> int:
+        t = n_samples // self.cfg.hop_length  # 1 + n // hop STFT frames, last one dropped as MusicFM does
+        return -(-(-(-t // 2)) // 2)
+
+    def forward_layers(self, audio: Tensor) -> list[Tensor]:
+        mel = self.preprocessor_melspec_2048(audio.float())[..., :-1]
+        mel = (mel - self.cfg.mel_mean) / self.cfg.mel_std
+        return self.conformer(self.conv(mel))
+
+    def forward(self, audio: Tensor) -> Tensor:  # type: ignore[override]
+        return self.forward_layers(audio)[-1]
+
+    def embed(self, audio: Tensor) -> Tensor:
+        return torch.stack(self.forward_layers(audio), dim=1)
+
+    def config(self) -> dict[str, Any]:
+        return self.cfg.model_dump()
+
+    def weights_checksum(self) -> str:
+        return state_checksum(self)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return nn.Module.__call__(self, *args, **kwargs)
+
+
+@register("musicfm", "external", "MusicFM-25Hz conformer from local weights (weights=DIR|FILE + *_stats.json)")
+def _musicfm(**cfg: Any) -> Representation:
+    return MusicFM(**cfg)
 
 
 # ------------------------------------------------------------------------------------ generic torch module
