@@ -83,6 +83,10 @@ def test_crepe_tiny_contract_and_pitch() -> None:
         f0, conf = rep.pitch(_tone([f], 0.5))
         cents = 1200 * np.log2(np.median(f0[conf > 0.5]) / f)
         assert abs(cents) < 25, (f, cents)
+    with pytest.raises(ValueError, match="fmin"):
+        rep.pitch(_tone([440.0], 0.1), fmin=20.0)  # below CREPE's lowest bin (DESIGN.md pitfall)
+    f0, _ = rep.pitch(_tone([440.0], 0.5), fmin=500.0)  # the true pitch is outside the search range
+    assert np.median(f0) >= 490.0
 
 
 def test_crepe_matches_torchcrepe(monkeypatch: pytest.MonkeyPatch) -> None:

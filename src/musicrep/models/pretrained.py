@@ -227,10 +227,19 @@ class Crepe(_PackageRepresentation):
     def layers_one(self, audio: np.ndarray) -> list[np.ndarray]:
         return [t.numpy() for t in self._run(audio)]
 
-    def pitch(self, audio: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """One clip → (f0 in Hz per frame, periodicity = peak salience). Weighted arg-max decoding."""
+    def pitch(self, audio: np.ndarray | Tensor, fmin: float = 32.0, fmax: float = 1975.5
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """One clip → (f0 in Hz per frame, periodicity = peak salience). Weighted arg-max decoding.
+
+        The search is limited to ``[fmin, fmax]``; CREPE's lowest bin is ≈31.7 Hz, so a lower ``fmin``
+        is refused (torchcrepe turns it into a negative bin index and answers ≈2 kHz everywhere).
+        """
+        lowest = 10.0 * 2.0 ** (1997.3794084376191 / 1200.0)
+        if fmin < lowest or fmax <= fmin:
+            raise ValueError(f"crepe.pitch: need {lowest:.1f} Hz <= fmin < fmax, got fmin={fmin}, fmax={fmax}")
         sal = self._run(np.asarray(audio, dtype=np.float32))[-1].numpy()
-        peak = sal.argmax(axis=1)
+        bin_hz = 10.0 * 2.0 ** ((1997.3794084376191 + 20.0 * np.arange(_CREPE_BINS)) / 1200.0)
+        peak = np.where((bin_hz >= fmin) & (bin_hz <= fmax), sal, -1.0).argmax(axis=1)
         idx = np.clip(peak[:, None] + np.arange(-4, 5)[None], 0, _CREPE_BINS - 1)
         w = np.take_along_axis(sal, idx, axis=1)
         cents = 1997.3794084376191 + 20.0 * (w * idx).sum(1) / np.maximum(w.sum(1), 1e-9)
