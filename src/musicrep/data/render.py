@@ -1,7 +1,7 @@
 """The offline renderer: exactly labelled task folders from scores and a SoundFont, no network.
 
-Takes a task name from :data:`RENDERERS` (``pitch``, ``instrument``, ``key``, ``tagging``, ``demo``),
-an output folder and a size (``n`` items or ``minutes``), and gives task folders in the
+Takes a task name from :data:`RENDERERS` (``pitch``, ``instrument``, ``key``, ``tagging``, ``tempo``,
+``metre``, ``style``, and the ``demo`` preset = small key/instrument/pitch/tagging), an output folder and a size (``n`` items or ``minutes``), and gives task folders in the
 :mod:`musicrep.data.task` format (16 kHz mono 16-bit FLAC + ``task.yaml`` + ``items.csv``) plus a
 :class:`RenderReport` per folder (sizes, drops and the realtime factor).
 
@@ -10,7 +10,9 @@ Shape of every render, and why:
 1. **plan** (main process): every random choice — which programs, pitches, chorales, transpositions,
    tempi, orchestrations, splits — is drawn here from one ``numpy`` generator seeded with ``seed``,
    producing a list of :class:`Job`. Workers draw nothing, so the output cannot depend on how jobs
-   are scheduled.
+   are scheduled. Single-note tasks first audit every GM program of the SoundFont
+   (:func:`audit_programs`) so that programs that sound an octave off or not at all are never dealt
+   to a split.
 2. **render + verify** (1..N worker processes, SoundFont parsed once per process): each job is
    synthesised and *checked against its label* — a single note must be loud enough and its estimated
    pitch must match the MIDI number (octave-shifted programs, silent high notes and short-decay programs
