@@ -35,6 +35,8 @@ class RepresentationConfig(BaseModel):
                                    "seed: 0} for a random twin or {weights: ckpt.safetensors} for a checkpoint.")
     label: str | None = Field(None, description="Name in results and leaderboards (default: name + settings).")
     budget_minutes: float | None = Field(None, description="Pretraining budget behind these weights, if any.")
+    tasks: list[str] | None = Field(None, description="Task names to evaluate this representation on (default: "
+                                    "all), e.g. [pitch] for a pitch tracker's embeddings.")
     probes: list[str] | None = Field(None, description="Probes for this representation only (default: the "
                                      "config's probes), e.g. [keyprofile] for a zero-shot key baseline.")
 

@@ -154,7 +154,8 @@ def evaluate(
     for rc in cfg.representations:
         label = rc.display
         pending = [(t, p, s) for t in tasks for p in (rc.probes or cfg.probes) for s in cfg.seeds
-                   if (label, t.name, p, str(s)) not in done and PROBES[p].applies_to(t.kind)]
+                   if (label, t.name, p, str(s)) not in done and PROBES[p].applies_to(t.kind)
+                   and (rc.tasks is None or t.name in rc.tasks)]
         if not pending:
             say(f"[dim]{label}: all results present, skipped[/dim]")
             continue

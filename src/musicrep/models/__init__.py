@@ -101,6 +101,8 @@ def entries() -> list[RepresentationEntry]:
 def get(name: str, **config: Any) -> Representation:
     """Build the representation registered as ``name`` with ``config`` (e.g. ``size="small", seed=0``)."""
     _load_families()
+    if name.startswith("hear:"):  # any installed HEAR-API module, e.g. "hear:hearbaseline"
+        return get("hear", module=name[len("hear:"):], **config)
     try:
         entry = _REGISTRY[name]
     except KeyError:
