@@ -380,17 +380,24 @@ def _size(opts: RenderOptions, item_seconds: float, default: int | None) -> int 
     return default
 
 
-def _split_groups(groups: Sequence[str], rng: np.random.Generator, valid: float = 0.1,
-                  test: float = 0.1) -> dict[str, str]:
-    """Assign whole groups to splits (shuffled; at least one group in valid and in test when ≥ 3)."""
-    order = list(groups)
-    rng.shuffle(order)
-    n = len(order)
-    n_test = max(1, round(n * test)) if n >= 3 else 0
-    n_valid = max(1, round(n * valid)) if n >= 3 else 0
+def _split_groups(groups: Sequence[str], rng: np.random.Generator, valid: float = 0.1, test: float = 0.1,
+                  strata: Sequence[str] | None = None) -> dict[str, str]:
+    """Assign whole groups to splits (shuffled; at least one group in valid and in test when ≥ 3).
+
+    With ``strata`` (one value per group, e.g. the mode of a chorale), each stratum is split on its
+    own, so every split sees every stratum — a small key task would otherwise easily get a valid
+    set with no minor key at all.
+    """
+    strata = list(strata) if strata is not None else [""] * len(groups)
     out = {}
-    for i, g in enumerate(order):
-        out[g] = "test" if i < n_test else "valid" if i < n_test + n_valid else "train"
+    for stratum in sorted(set(strata)):
+        order = [g for g, st in zip(groups, strata, strict=True) if st == stratum]
+        rng.shuffle(order)
+        n = len(order)
+        n_test = max(1, round(n * test)) if n >= 3 else 0
+        n_valid = max(1, round(n * valid)) if n >= 3 else 0
+        for i, g in enumerate(order):
+            out[g] = "test" if i < n_test else "valid" if i < n_test + n_valid else "train"
     return out
 
 
@@ -546,8 +553,12 @@ def _load_or_none(path: Path) -> Chorale | None:
         return None
 
 
-def _chorales(rng: np.random.Generator, count: int | None, runner: _Runner | None = None) -> list[Chorale]:
+def _chorales(rng: np.random.Generator, count: int | None, runner: _Runner | None = None,
+              balance_modes: bool = False) -> list[Chorale]:
     """``count`` usable chorales (one per work) in a seeded order (all of them when ``count`` is None).
+
+    ``balance_modes`` caps each mode at half of ``count`` (rounded up): about two thirds of the encoded
+    chorales are major, and a small key task needs minor keys in every split.
 
     Parsing (music21) is the slow part of planning a chorale task, so with a multi-worker ``runner`` the
     files are parsed in parallel, in batches taken in the seeded order; the result is the same list.
@@ -564,6 +575,8 @@ def _chorales(rng: np.random.Generator, count: int | None, runner: _Runner | Non
         batch, i = order[i:i + size], i + size
         for ch in runner.imap(_load_or_none, batch) if runner is not None else map(_load_or_none, batch):
             if ch is None or ch.work in works:  # one version per work: variants are near-duplicates
+                continue
+            if balance_modes and count is not None and sum(c.mode == ch.mode for c in chosen) >= math.ceil(count / 2):
                 continue
             works.add(ch.work)
             chosen.append(ch)
@@ -591,7 +604,7 @@ def plan_key(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | Non
              splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
     """Chorales × 12 transpositions, one program per item, split by chorale, first ``excerpt`` s."""
     chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
-    split_of = _split_groups([c.work for c in chorales], rng, *splits)
+    split_of = _split_groups([c.work for c in chorales], rng, *splits, strata=[c.mode for c in chorales])
     jobs = []
     for ch in chorales:
         for k in TRANSPOSITIONS:
@@ -619,7 +632,8 @@ def render_key(out: Path, opts: RenderOptions, excerpt: float = 30.0) -> list[Re
                                       "note is the tonic; 12 transpositions each; split by chorale"})
     rng = np.random.default_rng(opts.seed)
     with _Runner(opts) as runner:
-        chorales = _chorales(rng, None if size is None else math.ceil(size / len(TRANSPOSITIONS)), runner)
+        chorales = _chorales(rng, None if size is None else math.ceil(size / len(TRANSPOSITIONS)), runner,
+                             balance_modes=True)
         jobs = plan_key(rng, chorales, excerpt)[:size]
         return [_execute("key", out, spec, jobs, runner, t0)]
 
@@ -877,7 +891,7 @@ def render_demo(out: Path, opts: RenderOptions) -> list[RenderReport]:
                                     float(pitch.items["duration"].sum()), time.perf_counter() - t1, pitch.summary()))
 
         t0 = time.perf_counter()
-        chorales = _chorales(rng, DEMO_CHORALES, runner)
+        chorales = _chorales(rng, DEMO_CHORALES, runner, balance_modes=True)
         key_jobs = plan_key(rng, chorales, excerpt=15.0, splits=(0.2, 0.2))
         spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex", "accuracy"],
                     description="Global key of a rendered Bach chorale excerpt (demo: 10 chorales × 12 keys).",
