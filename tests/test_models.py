@@ -24,7 +24,7 @@ import musicrep.models as M
 from musicrep import estimators, handcrafted
 from musicrep.cli import app
 from musicrep.models.base import WeightsError
-from musicrep.models.cli import parse_layers
+from musicrep.models.cli import parse_layers, parse_opts
 
 SR = 16_000
 ENCODERS = ["vgg", "musicnn", "ast", "samplecnn", "tmae", "nfnet", "conformer"]
@@ -363,6 +363,24 @@ def test_parse_layers() -> None:
         parse_layers("7", 4)
     with pytest.raises(ValueError, match="not an integer"):
         parse_layers("a", 4)
+
+
+def test_parse_opts_reads_json_values_and_names_bad_pairs() -> None:
+    assert parse_opts(["n_mfcc=13", "module=hearbaseline", "channels=[8,16]"]) == {
+        "n_mfcc": 13, "module": "hearbaseline", "channels": [8, 16]}
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        parse_opts(["oops"])
+
+
+def test_embed_cli_passes_opts_to_the_constructor(tmp_path: Path) -> None:
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, music_like(3.0), SR, subtype="FLOAT")
+    out = tmp_path / "e.npy"
+    res = CliRunner().invoke(app, ["embed", str(wav), "--rep", "vgg", "--opt", "channels=[8,8]", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert np.load(out).shape == (2, 3 * 25, 8)  # two blocks pool time twice: 100 Hz / 4
+    res = CliRunner().invoke(app, ["embed", str(wav), "--rep", "vgg", "--opt", "chanels=[8]", "--out", str(out)])
+    assert res.exit_code == 2 and "chanels" in res.output
 
 
 def test_reps_list_shows_every_representation() -> None:

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["reps_app", "embed", "embed_file", "parse_layers", "build_kwargs"]
+__all__ = ["reps_app", "embed", "embed_file", "parse_layers", "parse_opts", "build_kwargs"]
 
 reps_app = typer.Typer(help="List and inspect registered representations.", no_args_is_help=True)
 console = Console()
@@ -42,9 +42,26 @@ def parse_layers(spec: str, n_layers: int) -> list[int]:
     return out
 
 
-def build_kwargs(size: str | None, seed: int | None, weights: Path | None) -> dict[str, Any]:
-    """Only the options the user gave, so representations without sizes/seeds are built alike."""
-    kw: dict[str, Any] = {}
+def parse_opts(opts: list[str]) -> dict[str, Any]:
+    """``["module=hearbaseline", "n_mfcc=13", "channels=[8,16]"]`` → dict; values are JSON when they parse."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in opts:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--opt {item!r}: expected KEY=VALUE, e.g. --opt module=hearbaseline")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def build_kwargs(size: str | None, seed: int | None, weights: Path | None,
+                 opts: list[str] | None = None) -> dict[str, Any]:
+    """Only the options the user gave (plus ``--opt`` pairs), so every representation is built alike."""
+    kw: dict[str, Any] = parse_opts(opts or [])
     if size is not None:
         kw["size"] = size
     if seed is not None:
@@ -130,6 +147,8 @@ def embed(
     seed: int | None = typer.Option(None, "--seed", help="Seed of the untrained random twin (encoders)."),
     weights: Path | None = typer.Option(None, "--weights", help="Trained weights (.safetensors or .pt)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Windows per forward pass."),
+    opt: list[str] = typer.Option([], "--opt", help="Extra constructor setting KEY=VALUE (JSON values), "
+                                  "repeatable, e.g. --opt n_mfcc=13 or --opt module=hearbaseline."),
 ) -> None:
     """Embed FILE with a representation and save every (or the chosen) layer as [L, T, H]."""
     import torch
@@ -139,7 +158,7 @@ def embed(
 
     torch.set_grad_enabled(False)
     try:
-        r = get(rep, **build_kwargs(size, seed, weights))
+        r = get(rep, **build_kwargs(size, seed, weights, opt))
     except (KeyError, ValueError, TypeError, RuntimeError, WeightsError) as exc:
         err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
