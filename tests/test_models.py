@@ -115,9 +115,9 @@ def test_random_twin_is_deterministic_per_seed(name: str, batch3s: torch.Tensor)
     assert not torch.allclose(ea, ec)
 
 
-@pytest.mark.parametrize("name", ENCODERS)
+@pytest.mark.parametrize("name", ENCODERS + HANDCRAFTED)
 def test_batch_independence(name: str) -> None:
-    rep = M.get(name, size="small", seed=0)
+    rep = M.get(name, size="small", seed=0)  # handcrafted features accept and ignore size/seed
     items = torch.from_numpy(np.stack([music_like(3.0, s) for s in range(3)]))
     with torch.inference_mode():
         alone = rep.embed(items[:1])

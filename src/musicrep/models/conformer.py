@@ -14,7 +14,6 @@ large body, D=1024, 12 blocks, 16 heads, FFN 4096, kernel 31 (297 M). :attr:`fra
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 from torch import Tensor, nn
 

@@ -16,7 +16,6 @@ declared :attr:`frame_rate` 2.5 Hz (3 s → 8 frames); ``paper`` CLMR's 3^9 conf
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 from torch import Tensor, nn
 
