@@ -28,7 +28,7 @@ from musicrep.models.cli import parse_layers, parse_opts
 
 SR = 16_000
 ENCODERS = ["vgg", "musicnn", "ast", "samplecnn", "tmae", "nfnet", "conformer"]
-HANDCRAFTED = ["mfcc", "chroma", "cqt", "mfcc-stats", "chroma-stats", "cqt-stats"]
+HANDCRAFTED = ["mfcc", "chroma", "chroma-cqt", "cqt", "mfcc-stats", "chroma-stats", "cqt-stats"]
 
 
 def music_like(seconds: float, seed: int = 0) -> np.ndarray:
@@ -235,6 +235,20 @@ def test_stats_representations_are_mean_and_std_of_frames() -> None:
         assert out.shape == (1, 1, 1, 2 * frames.shape[1]) and stats.n_frames(len(y)) == 1
         np.testing.assert_allclose(out[0, 0, 0].numpy(), np.concatenate([frames.mean(0), frames.std(0)]),
                                    rtol=1e-4, atol=1e-4)
+
+
+def test_chroma_cqt_folds_calibrated_cqt_power() -> None:
+    y = music_like(3.0, seed=5)
+    x = torch.from_numpy(y)[None]
+    rep = M.get("chroma-cqt")
+    out = rep.embed(x)[0, 0].numpy().T  # [12, T]
+    cqt = np.exp(M.get("cqt").embed(x)[0, 0].numpy().T) - 1e-6  # back to magnitude, [84, T]
+    lengths = librosa.filters.wavelet_lengths(freqs=librosa.cqt_frequencies(84, fmin=librosa.note_to_hz("C1")),
+                                              sr=SR)[0]
+    ref = (cqt**2 / lengths[:, None]).reshape(7, 12, -1).sum(axis=0)
+    ref /= ref.max(axis=0, keepdims=True)
+    np.testing.assert_allclose(out, ref, atol=1e-3)
+    assert rep.id != M.get("chroma").id and rep.name == "chroma-cqt"
 
 
 def test_summary_features_match_librosa_statistics() -> None:

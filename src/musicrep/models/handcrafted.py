@@ -61,7 +61,7 @@ class Handcrafted(Representation):
         self.hop = int(round(self.sample_rate / self.frontend.frame_rate))
         with torch.inference_mode():
             dim = self.frontend(torch.zeros(1, self.sample_rate)).shape[1]
-        self.name = f"{kind}-stats" if stats else kind
+        self.name = (f"{kind}-cqt" if settings.get("chroma_kind") == "cqt" else kind) + ("-stats" if stats else "")
         if stats:
             self.frame_rate = 1.0 / self.window_seconds
             self.layer_names, self.layer_dims = ["stats"], [2 * dim]
@@ -82,6 +82,10 @@ class Handcrafted(Representation):
             return time_stats(feat)[:, None, None, :]
         return feat.transpose(1, 2)[:, None]
 
+
+register("chroma-cqt", family="handcrafted",
+         description="12-bin chroma from calibrated CQT power per 10 ms frame (resolves bass; for key)")(
+    lambda **kw: Handcrafted("chroma", chroma_kind="cqt", **kw))
 
 for _kind, _desc in [("mfcc", "20 MFCC + Δ + ΔΔ per 10 ms frame"), ("chroma", "12-bin chroma per 10 ms frame"),
                      ("cqt", "84-band log-CQT (C1–B7) per 10 ms frame")]:
