@@ -156,7 +156,6 @@ def embed(
     from musicrep.audio import AudioError
     from musicrep.models import WeightsError, get
 
-    torch.set_grad_enabled(False)
     try:
         r = get(rep, **build_kwargs(size, seed, weights, opt))
     except (KeyError, ValueError, TypeError, RuntimeError, WeightsError) as exc:
@@ -164,7 +163,8 @@ def embed(
         raise typer.Exit(2) from None
     try:
         idx = parse_layers(layers, r.n_layers)
-        arr = embed_file(file, r, idx, batch_size=batch_size)
+        with torch.inference_mode():  # scoped: the CLI may run inside a larger process (tests, demo)
+            arr = embed_file(file, r, idx, batch_size=batch_size)
     except ValueError as exc:
         err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
