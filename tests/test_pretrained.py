@@ -140,6 +140,26 @@ def test_madmom_key_matches_madmom_and_finds_a_major() -> None:
     assert short.shape == (1, 10, 5, 192) and torch.isfinite(short).all()
 
 
+def test_madmom_key_torch_blocks_match_madmom_layers() -> None:
+    """The key CNN runs in torch; every block (not only the softmax) must equal madmom's numpy layers."""
+    _need("madmom-key")
+    rep = P.MadmomKey()
+    clip = _major_scale(196.0, 0.3)[: int(2.3 * SR)]
+    data = rep._features(clip)
+    ref = []
+    for layer in rep._net.layers:  # madmom's own numpy forward pass, layer by layer
+        if type(layer).__name__ == "AverageLayer":
+            break
+        data = layer(data)
+        if type(layer).__name__ == "BatchNormLayer":
+            ref.append(np.asarray(data, dtype=np.float32).mean(axis=1))
+    ours = rep.layers_one(clip)
+    assert len(ours) == len(ref) + 1
+    for r, o in zip(ref, ours):
+        assert r.shape == o.shape
+        np.testing.assert_allclose(o, r, atol=1e-5, rtol=1e-4)
+
+
 def test_madmom_chroma_matches_madmom_and_librosa() -> None:
     _need("madmom-chroma")
     rep = models.get("madmom-chroma")
