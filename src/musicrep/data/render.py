@@ -848,8 +848,13 @@ def render_style(out: Path, opts: RenderOptions) -> list[RenderReport]:
 
 
 # ---------------------------------------------------------------------- demo preset
-DEMO_NOTE_FAMILIES = ("piano", "chromatic_percussion", "organ", "guitar", "bass", "strings", "brass", "reed")
-DEMO_CHORALES = 10  # key: × 12 transpositions × 15 s; tagging: × 6 clips × 10 s (parsing is the slow part)
+# Sized so that `make demo` (render + every representation available here + probes) stays under 10 min
+# on 2 cores: ~19 min of notes, ~16 min of key excerpts, ~7 min of tagging clips.
+DEMO_NOTE_FAMILIES = ("piano", "organ", "guitar", "strings", "brass", "reed")
+DEMO_PITCHES = range(60, 72)  # one octave: 12 pitch classes, 12 training notes each
+DEMO_CHORALES = 8  # key: × 12 transpositions × 10 s; tagging: × 5 clips × 10 s (parsing is the slow part)
+DEMO_KEY_EXCERPT = 10.0
+DEMO_TAG_CLIPS = 5
 
 
 def link_task(src: Task, out: Path, spec: dict[str, Any], label_column: str) -> Task:
@@ -880,7 +885,7 @@ def render_demo(out: Path, opts: RenderOptions) -> list[RenderReport]:
         t0 = time.perf_counter()
         excluded = _note_audit(runner, DEMO_NOTE_FAMILIES)
         jobs = plan_notes(rng, DEMO_NOTE_FAMILIES, programs_per_family=4, split_counts=(2, 1, 1),
-                          pitches=range(48, 84), velocities=(100,), exclude=excluded)
+                          pitches=DEMO_PITCHES, velocities=(100,), exclude=excluded)
         spec = _note_spec("instrument", jobs, "instrument", excluded)
         rep = _execute("instrument", out / "instrument", spec, jobs, runner, t0)
         reports.append(rep)
@@ -892,13 +897,14 @@ def render_demo(out: Path, opts: RenderOptions) -> list[RenderReport]:
 
         t0 = time.perf_counter()
         chorales = _chorales(rng, DEMO_CHORALES, runner, balance_modes=True)
-        key_jobs = plan_key(rng, chorales, excerpt=15.0, splits=(0.2, 0.2))
+        key_jobs = plan_key(rng, chorales, excerpt=DEMO_KEY_EXCERPT, splits=(0.2, 0.2))
         spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex", "accuracy"],
-                    description="Global key of a rendered Bach chorale excerpt (demo: 10 chorales × 12 keys).",
+                    description=f"Global key of a rendered Bach chorale excerpt (demo: {DEMO_CHORALES} chorales "
+                                "× 12 keys).",
                     provenance={"source": "music21 Bach chorales × 12 transpositions; split by chorale"})
         reports.append(_execute("key", out / "key", spec, key_jobs, runner, t0))
 
         t0 = time.perf_counter()
-        tag_jobs = plan_tagging(rng, chorales, clips_per_chorale=6, splits=(0.2, 0.2))
+        tag_jobs = plan_tagging(rng, chorales, clips_per_chorale=DEMO_TAG_CLIPS, splits=(0.2, 0.2))
         reports.append(_execute("tagging", out / "tagging", _tagging_spec(), tag_jobs, runner, t0))
     return reports
