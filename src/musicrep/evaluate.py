@@ -193,12 +193,24 @@ def evaluate(
                 } for r in rows], columns=RESULT_COLUMNS)
                 results = pd.concat([results, new], ignore_index=True) if len(results) else new
                 _write_csv_atomic(results, results_path)
-                say(f"  {probe} seed {seed}: {len(rows)} rows ({time.perf_counter() - t1:.1f} s)")
+                say(f"  {_best_line(new)}  [{probe}, seed {seed}, {time.perf_counter() - t1:.1f} s]")
     if error_rows:
         _write_csv_atomic(pd.DataFrame(error_rows).drop_duplicates(), out / "errors.csv")
     board = leaderboard(results)
     _write_csv_atomic(board, out / "leaderboard.csv")
     return results
+
+
+def _best_line(rows: pd.DataFrame) -> str:
+    """One line for the log: the primary metric of the layer chosen on validation, with its CI."""
+    from musicrep.metrics import primary_metric
+
+    prim = rows[rows["metric"] == primary_metric(str(rows["kind"].iloc[0])).name]
+    if prim.empty:
+        return f"{len(rows)} rows"
+    r = prim.loc[prim["valid_value"].fillna(-np.inf).idxmax()] if prim["valid_value"].notna().any() else prim.iloc[0]
+    ci = "" if pd.isna(r["ci_low"]) else f" [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+    return f"{r['metric']} {r['value']:.3f}{ci} (layer {r['layer']})"
 
 
 def _layer_label(layer: Any, names: list[str]) -> str:
