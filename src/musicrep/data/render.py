@@ -849,10 +849,11 @@ def render_style(out: Path, opts: RenderOptions) -> list[RenderReport]:
 
 # ---------------------------------------------------------------------- demo preset
 # Sized so that `make demo` (render + every representation available here + probes) stays under 10 min
-# on 2 cores: ~19 min of notes, ~16 min of key excerpts, ~7 min of tagging clips.
+# on 2 cores: ~24 min of notes, ~20 min of key excerpts, ~8 min of tagging clips.
 DEMO_NOTE_FAMILIES = ("piano", "organ", "guitar", "strings", "brass", "reed")
-DEMO_PITCHES = range(60, 72)  # one octave: 12 pitch classes, 12 training notes each
-DEMO_CHORALES = 8  # key: × 12 transpositions × 10 s; tagging: × 5 clips × 10 s (parsing is the slow part)
+DEMO_PITCHES = range(60, 72)  # one octave: 12 pitch classes, 18 training notes each
+DEMO_PROGRAMS = (3, 1, 1)  # programs per family in train / valid / test (test instruments are unseen)
+DEMO_CHORALES = 10  # key: × 12 transpositions × 10 s; tagging: × 5 clips × 10 s (parsing is the slow part)
 DEMO_KEY_EXCERPT = 10.0
 DEMO_TAG_CLIPS = 5
 
@@ -884,7 +885,7 @@ def render_demo(out: Path, opts: RenderOptions) -> list[RenderReport]:
     with _Runner(opts) as runner:
         t0 = time.perf_counter()
         excluded = _note_audit(runner, DEMO_NOTE_FAMILIES)
-        jobs = plan_notes(rng, DEMO_NOTE_FAMILIES, programs_per_family=4, split_counts=(2, 1, 1),
+        jobs = plan_notes(rng, DEMO_NOTE_FAMILIES, programs_per_family=sum(DEMO_PROGRAMS), split_counts=DEMO_PROGRAMS,
                           pitches=DEMO_PITCHES, velocities=(100,), exclude=excluded)
         spec = _note_spec("instrument", jobs, "instrument", excluded)
         rep = _execute("instrument", out / "instrument", spec, jobs, runner, t0)
