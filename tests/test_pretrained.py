@@ -216,3 +216,31 @@ def test_musicnn_tf_subprocess() -> None:
     taggram = e[0, -1, :, :50]
     assert ((taggram >= 0) & (taggram <= 1)).all() and taggram.sum() > 0
     assert e[0, 0, :, 408:].abs().max() == 0  # timbral layer is 408 wide
+    for i, d in enumerate(rep.layer_dims):  # declared widths are the true widths: nonzero up to d, zero after
+        assert e[0, i, :, d:].abs().sum() == 0 and e[0, i, :, d // 2 : d].abs().max() > 0, rep.layer_names[i]
+
+
+@pytest.mark.slow
+def test_musicnn_tf_one_persistent_worker() -> None:
+    """TensorFlow starts once per instance: consecutive embeds reuse one worker process and give what a
+    fresh instance gives; items stay independent; close() and garbage collection end the worker."""
+    _need("musicnn-tf")
+    rep = P.MusicnnTF()
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.standard_normal((3, 3 * SR)) * 0.1, dtype=torch.float32)
+    first = rep(x)
+    proc = rep._worker.proc
+    second = rep(x[:1])
+    assert rep._worker.proc is proc and proc.poll() is None  # same process, still running
+    torch.testing.assert_close(second[0], first[0], atol=1e-5, rtol=1e-4)  # batch independence
+    fresh = P.MusicnnTF()
+    torch.testing.assert_close(fresh(x), first, atol=1e-5, rtol=1e-4)
+    fresh_proc = fresh._worker.proc
+    assert fresh_proc.pid != proc.pid
+    rep.close()
+    assert proc.wait(timeout=30) is not None and rep._worker is None
+    del fresh
+    import gc
+
+    gc.collect()
+    assert fresh_proc.wait(timeout=30) is not None

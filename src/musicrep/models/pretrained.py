@@ -28,9 +28,12 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import selectors
 import subprocess
 import sys
 import tempfile
+import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -681,24 +684,161 @@ def _essentia_hpcp(**cfg: Any) -> Representation:
 
 #: Default location of the TensorFlow venv built by ``make musicnn-venv``.
 MUSICNN_DEFAULT_VENV = Path(os.environ.get("MUSICREP_CACHE", Path.home() / ".cache" / "musicrep")) / "musicnn-venv"
-_MUSICNN_LAYERS = {  # musicnn extractor feature name → width (musicnn architecture)
-    "timbral": 408, "temporal": 153, "cnn1": 561, "cnn2": 561, "cnn3": 561,
+_MUSICNN_LAYERS = {  # musicnn extractor feature name → width (musicnn architecture; the mid-end convs have 64
+    # filters in both MTT_musicnn and MSD_musicnn — 561 = 408 + 153 is their *input* width)
+    "timbral": 408, "temporal": 153, "cnn1": 64, "cnn2": 64, "cnn3": 64,
     "mean_pool": 753, "max_pool": 753, "penultimate": 200, "taggram": 50,
 }
-_MUSICNN_SCRIPT = r"""
-import json, sys, numpy as np
-req = json.loads(sys.argv[1])
-from musicnn.extractor import extractor
-out = {}
-for i, wav in enumerate(req["wavs"]):
-    tg, tags, feats = extractor(wav, model=req["model"], input_length=req["input_length"],
-                                input_overlap=req["input_overlap"], extract_features=True)
-    feats["taggram"] = tg
-    for k in req["layers"]:
-        f = np.squeeze(np.asarray(feats[k], dtype=np.float32))
-        out[f"{i}:{k}"] = f.reshape(-1, f.shape[-1])  # [patches * frames or patches, C]
-np.savez(req["out"], **out)
+_MUSICNN_WORKER = r"""
+# Persistent MusiCNN worker (runs in the TensorFlow venv). argv[1]: JSON {model, input_length, input_overlap}.
+# Builds the graph and restores the checkpoint ONCE, then answers one JSON request per stdin line
+# ({"wavs": [...], "layers": [...], "out": "x.npz"}) with one JSON reply line ({"ok": true} or an error).
+import json, os, sys, traceback
+proto = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)  # whatever TF or musicnn print goes to stderr, never into the reply channel
+sys.stdout = sys.stderr
+
+def reply(**kw):
+    proto.write(json.dumps(kw) + "\n")
+    proto.flush()
+
+try:
+    cfg = json.loads(sys.argv[1])
+    import numpy as np, librosa, tensorflow as tf, musicnn
+    from musicnn import configuration as config, models
+    from musicnn.extractor import batch_data  # musicnn's own log-mel front-end (float16 quantised)
+    tf.compat.v1.disable_eager_execution()
+    # the same patch framing as musicnn.extractor.extractor
+    n_frames = librosa.time_to_frames(cfg["input_length"], sr=config.SR, n_fft=config.FFT_SIZE,
+                                      hop_length=config.FFT_HOP) + 1
+    overlap = n_frames if not cfg["input_overlap"] else librosa.time_to_frames(
+        cfg["input_overlap"], sr=config.SR, n_fft=config.FFT_SIZE, hop_length=config.FFT_HOP)
+    labels = config.MTT_LABELS if "MTT" in cfg["model"] else config.MSD_LABELS
+    graph = tf.Graph()
+    with graph.as_default():
+        with tf.name_scope("model"):  # variable names as in musicnn's checkpoints
+            x = tf.compat.v1.placeholder(tf.float32, [None, n_frames, config.N_MELS])
+            is_training = tf.compat.v1.placeholder(tf.bool)
+            y, *feats = models.define_model(x, is_training, cfg["model"], len(labels))
+            taggram = tf.nn.sigmoid(y)
+        sess = tf.compat.v1.Session(graph=graph)
+        sess.run(tf.compat.v1.global_variables_initializer())
+        tf.compat.v1.train.Saver().restore(sess, os.path.dirname(musicnn.__file__) + "/" + cfg["model"] + "/")
+    names = ["timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"]
+    tensors = {**dict(zip(names, feats)), "taggram": taggram}
+except BaseException:
+    reply(ok=False, error=traceback.format_exc())
+    sys.exit(1)
+reply(ok=True)
+for line in sys.stdin:
+    try:
+        req = json.loads(line)
+        patches = [batch_data(w, n_frames, overlap)[0] for w in req["wavs"]]
+        allp = np.concatenate(patches).astype(np.float32)
+        fetch = [tensors[k] for k in req["layers"]]
+        chunks = [sess.run(fetch, feed_dict={x: allp[i:i + 64], is_training: False}) for i in range(0, len(allp), 64)]
+        res = [np.concatenate([c[j] for c in chunks]) for j in range(len(fetch))]
+        out, start = {}, 0
+        for i, p in enumerate(patches):
+            for k, r in zip(req["layers"], res):
+                # each patch squeezed as musicnn's extractor does ([T, C, 1] -> [T, C]), then stacked:
+                # [patches * frames, C] for frame-level taps, [patches, C] for pooled ones
+                f = [np.squeeze(np.asarray(r[j], dtype=np.float32)) for j in range(start, start + len(p))]
+                out[f"{i}:{k}"] = np.concatenate([g.reshape(-1, g.shape[-1]) for g in f])
+            start += len(p)
+        np.savez(req["out"], **out)
+        reply(ok=True)
+    except Exception:
+        reply(ok=False, error=traceback.format_exc())
 """
+
+
+def _stop_worker(proc: subprocess.Popen, log: Any, owner: int) -> None:
+    """Close a worker: EOF on its stdin ends its loop; kill it if it does not exit within 5 s.
+
+    Only the process that started the worker stops it (a forked child holding a copy must not).
+    """
+    if os.getpid() != owner:
+        return
+    try:
+        if proc.poll() is None:
+            try:
+                proc.stdin.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    finally:
+        for f in (proc.stdin, proc.stdout, log):
+            try:
+                f.close()  # type: ignore[union-attr]
+            except (OSError, AttributeError):
+                pass
+
+
+class _MusicnnWorker:
+    """One persistent TensorFlow subprocess: started once, then one JSON line per request and per reply.
+
+    Closed by :meth:`close`, when garbage-collected, or at interpreter exit (``weakref.finalize``).
+    stderr goes to a temp file (a pipe nobody reads could fill up and block TF); its tail is quoted on errors.
+    """
+
+    def __init__(self, python: Path, cfg: dict[str, Any], timeout: float) -> None:
+        self.python, self.timeout, self.owner = python, timeout, os.getpid()
+        self._log = tempfile.TemporaryFile(prefix="musicrep-musicnn-", suffix=".log")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+        self.proc = subprocess.Popen([str(python), "-c", _MUSICNN_WORKER, json.dumps(cfg)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._log, env=env, text=True, bufsize=1)
+        self._finalizer = weakref.finalize(self, _stop_worker, self.proc, self._log, self.owner)
+        self._reply()  # wait for "graph built, checkpoint restored"
+
+    @property
+    def alive(self) -> bool:
+        return self._finalizer.alive and self.proc.poll() is None
+
+    def _stderr_tail(self) -> str:
+        try:
+            self._log.seek(0)
+            return "\n".join(self._log.read().decode(errors="replace").strip().splitlines()[-8:])
+        except (OSError, ValueError):
+            return ""
+
+    def _fail(self, why: str) -> RuntimeError:
+        tail = self._stderr_tail()
+        self.close()
+        return RuntimeError(f"musicnn-tf worker ({self.python}) {why}:\n{tail}")
+
+    def _reply(self) -> None:
+        assert self.proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(self.timeout):
+                raise self._fail(f"gave no answer within {self.timeout:g} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise self._fail("exited")
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            raise self._fail(f"sent garbage {line[:200]!r}") from None
+        if not msg.get("ok"):
+            err = "\n".join(str(msg.get("error", "")).strip().splitlines()[-5:])
+            raise RuntimeError(f"musicnn-tf worker ({self.python}) failed:\n{err}")
+
+    def request(self, req: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            raise self._fail("is gone (broken pipe)") from None
+        self._reply()
+
+    def close(self) -> None:
+        self._finalizer()
 
 
 def musicnn_python() -> Path:
@@ -719,9 +859,17 @@ class MusicnnTF(_PackageRepresentation):
     """Pons & Serra's MusiCNN (MTT or MSD weights from the ``musicnn`` wheel) run in its own venv.
 
     Why a subprocess: musicnn needs TensorFlow (1.x graph API) and numpy<2, which cannot share a process
-    with this package's torch/numpy 2. Protocol: clips are written as 16 kHz wav files to a temp dir, the
-    venv's python runs musicnn's extractor on them and saves one ``.npz``; we read it back. Layers are
-    musicnn's own feature taps, one frame per ``input_length - input_overlap`` seconds.
+    with this package's torch/numpy 2. Protocol: ONE persistent worker per instance (started on the first
+    :meth:`embed`, so TensorFlow is imported and the checkpoint restored once) reads one JSON request per
+    line on stdin; clips travel as 16 kHz float wav files in a temp dir (so musicnn's own ``batch_data``
+    front-end reads them exactly as its extractor would), all patches of all clips run through the graph
+    together, and the layers come back in one ``.npz``. :meth:`close` (or garbage collection, or interpreter
+    exit) ends the worker. Layers are musicnn's own feature taps, one frame per ``input_length -
+    input_overlap`` seconds.
+
+    Unlike ``musicnn.extractor`` (which runs one patch at a time and, from the 2nd patch on, re-appends the
+    *first* patch's ``cnn1``–``cnn3`` and ``penultimate`` — a variable-name bug in its loop), every patch of
+    a clip longer than one window gets its own features. Single-window clips are unchanged.
     """
 
     name = "musicnn-tf"
@@ -737,6 +885,8 @@ class MusicnnTF(_PackageRepresentation):
         if not self.python.is_file():
             raise WeightsError(f"{self.python}: MusiCNN venv python not found; run `make musicnn-venv`")
         self.timeout = timeout
+        self._worker: _MusicnnWorker | None = None
+        self._lock = threading.Lock()
         self.frame_rate = 1.0 / (self.input_length - self.input_overlap)
         self.window_seconds = self.input_length
         self.layer_names = list(_MUSICNN_LAYERS)
@@ -752,6 +902,33 @@ class MusicnnTF(_PackageRepresentation):
         return max(1, int(np.floor((n_samples / self.sample_rate - self.input_length)
                                    / (self.input_length - self.input_overlap))) + 1)
 
+    def _get_worker(self) -> _MusicnnWorker:
+        w = self._worker
+        if w is None or not w.alive or w.owner != os.getpid():
+            cfg = {"model": self.model, "input_length": self.input_length, "input_overlap": self.input_overlap}
+            w = self._worker = _MusicnnWorker(self.python, cfg, self.timeout)
+        return w
+
+    def close(self) -> None:
+        """Stop the TensorFlow worker now (it is also stopped on garbage collection and at exit)."""
+        with self._lock:
+            if self._worker is not None and self._worker.owner == os.getpid():
+                self._worker.close()
+            self._worker = None
+
+    def __enter__(self) -> MusicnnTF:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:  # a pickled copy (e.g. to another process) starts its own worker
+        return {k: v for k, v in vars(self).items() if k not in ("_worker", "_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        self._worker, self._lock = None, threading.Lock()
+
     def embed(self, audio: Tensor) -> Tensor:
         import soundfile as sf
 
@@ -762,20 +939,14 @@ class MusicnnTF(_PackageRepresentation):
         min_len = int(np.ceil(self.input_length * self.sample_rate)) + 1
         if x.shape[1] < min_len:  # musicnn cannot cut a patch from a clip shorter than one window
             x = torch.nn.functional.pad(x, (0, min_len - x.shape[1]))
-        with tempfile.TemporaryDirectory(prefix="musicrep-musicnn-") as tmp:
+        with self._lock, tempfile.TemporaryDirectory(prefix="musicrep-musicnn-") as tmp:
             wavs = []
-            for i, a in enumerate(x.numpy()):
+            for i, a in enumerate(x.detach().cpu().numpy()):
                 wavs.append(str(Path(tmp, f"{i}.wav")))
                 sf.write(wavs[-1], a, self.sample_rate, subtype="FLOAT")
-            req = {"wavs": wavs, "model": self.model, "input_length": self.input_length,
-                   "input_overlap": self.input_overlap, "layers": self.layer_names, "out": str(Path(tmp, "out.npz"))}
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-            proc = subprocess.run([str(self.python), "-c", _MUSICNN_SCRIPT, json.dumps(req)], capture_output=True,
-                                  text=True, timeout=self.timeout, env=env)
-            if proc.returncode != 0:
-                tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-                raise RuntimeError(f"musicnn-tf subprocess ({self.python}) failed:\n{tail}")
-            with np.load(req["out"]) as z:
+            out = str(Path(tmp, "out.npz"))
+            self._get_worker().request({"wavs": wavs, "layers": self.layer_names, "out": out})
+            with np.load(out) as z:
                 per_item = [[z[f"{i}:{k}"] for k in self.layer_names] for i in range(len(wavs))]
         return _stack(per_item, self.n_frames(n_in))
 
