@@ -117,3 +117,23 @@ def test_not_a_hear_module() -> None:
         models.get("hear", module="json")
     with pytest.raises(ImportError, match="no_such_hear_module"):
         models.get("hear", module="no_such_hear_module")
+
+
+def test_load_model_with_a_file_in_a_fresh_process(tmp_path) -> None:
+    """``load_model(path, rep="torchscript")`` must pass ``path=``, even when nothing imported the model
+    families beforehand (a fresh interpreter, as the HEAR harness runs it)."""
+    import subprocess
+    import sys
+
+    class Frames(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(x.shape[0], -1, 400)
+
+    f = tmp_path / "m.pt"
+    torch.jit.save(torch.jit.script(Frames()), str(f))
+    code = ("from musicrep import hear; import torch; "
+            f"m = hear.load_model({str(f)!r}, rep='torchscript', frame_rate=40.0); "
+            "e, t = hear.get_timestamp_embeddings(torch.zeros(1, 16000), m); print(tuple(e.shape))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "(1, 40, 400)"

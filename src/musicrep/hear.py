@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from musicrep.models import _REGISTRY, get, register
+from musicrep.models import _REGISTRY, get, names, register
 from musicrep.models.base import Representation
 
 __all__ = ["HearModel", "load_model", "get_timestamp_embeddings", "get_scene_embeddings", "HearRepresentation"]
@@ -108,6 +108,7 @@ def load_model(model_file_path: str = "", rep: str | None = None, layers: str | 
     """
     name = rep or os.environ.get("MUSICREP_HEAR_REP", "vgg")
     if model_file_path:
+        names()  # import every family first, or _REGISTRY may not hold ``name`` yet in a fresh process
         factory = _REGISTRY[name].factory if name in _REGISTRY else None
         params = inspect.signature(factory).parameters if factory else {}
         cfg.setdefault("path" if "path" in params and "weights" not in params else "weights", model_file_path)
