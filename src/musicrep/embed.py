@@ -50,8 +50,8 @@ class WindowConfig(BaseModel):
     window_seconds: float | None = Field(None, gt=0, description="Window length; None → the representation's own "
                                          "input window (3 s for the encoders).")
     hop_seconds: float = Field(2.0, gt=0, description="Hop between windows (2 s → 0.5 Hz, McCallum et al.).")
-    pad: bool = Field(True, description="Zero-pad the last partial window (and clips shorter than one window) so "
-                      "no item is dropped.")
+    pad: bool = Field(True, description="Cover the whole clip: one end-aligned window for a tail the regular "
+                      "windows miss, one zero-padded window for a clip shorter than a window (so no item is dropped).")
     frames: bool = Field(False, description="Also keep each window's embedding, not only the timeline mean.")
 
     def resolve(self, rep: Representation) -> WindowConfig:
@@ -98,32 +98,38 @@ def iter_windows(path: str | os.PathLike[str], sr: int, window: int, hop: int, p
                  block_seconds: float = 30.0) -> Iterator[np.ndarray]:
     """Yield windows of ``window`` samples every ``hop`` samples, streaming the file.
 
-    Gives exactly ``musicrep.audio.frame_signal(load(path, sr), …, pad=pad)`` without holding the file.
+    With ``pad=True`` the whole clip is covered without inventing audio: a clip shorter than one window
+    gives one zero-padded window, and a tail that the regular windows miss gets one extra window
+    aligned to the end of the clip. Why not zero-pad the tail: a window that is one-third digital
+    silence pulls the timeline mean (MFCC c0 of silence is about −980 dB), by an amount that depends on
+    the clip's length modulo the hop — a hidden variable in every task with variable-length clips.
+    With ``pad=False`` only the regular full windows are given (none for a clip shorter than a window).
     """
     buf = np.zeros(0, dtype=np.float32)
     start = 0  # absolute sample index of buf[0]
-    nxt = 0  # absolute start of the next window
+    nxt = 0  # absolute start of the next regular window
     total = 0
+    last_end = 0  # end of the last window given
     for block in stream(path, sr, block_seconds=block_seconds):
         buf = np.concatenate([buf, block]) if buf.size else block
         total += block.size
         while nxt + window <= total:
             yield buf[nxt - start : nxt - start + window]
+            last_end = nxt + window
             nxt += hop
-        drop = min(nxt, total) - start
-        if drop > 0:
-            buf = buf[drop:]
-            start += drop
+        # keep what the next regular window needs, and the last `window` samples for an end-aligned tail
+        keep_from = max(start, min(nxt, total - window)) if total >= window else start
+        if keep_from > start:
+            buf = buf[keep_from - start :]
+            start = keep_from
     if not pad or total == 0:
         return
-    n = 1 + max(0, math.ceil((total - window) / hop))
-    emitted = 0 if nxt == 0 else nxt // hop
-    for k in range(emitted, n):
-        s = k * hop
+    if last_end == 0:  # shorter than one window
         w = np.zeros(window, dtype=np.float32)
-        seg = buf[max(0, s - start) : max(0, s - start) + window]
-        w[: seg.size] = seg
+        w[:total] = buf[:total]
         yield w
+    elif last_end < total:
+        yield buf[total - window - start : total - start]
 
 
 def plan_shards(keys: Sequence[str], shard_size: int) -> list[list[str]]:
