@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,28 @@ def test_bad_config_key_is_named(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({**config(tmp_path, task), "grid": "fastest"}))
     result = CliRunner().invoke(app, ["evaluate", str(path)])
     assert result.exit_code == 2 and "grid" in result.output and "fastest" in result.output
+
+
+def test_changed_settings_are_recomputed_not_reused(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "task")
+    evaluate(load_config(config(tmp_path, task)), progress=False)
+    res = evaluate(load_config(config(tmp_path, task, layers="last", bootstrap=0)), progress=False)
+    last = res[res["unit_key"] != res["unit_key"].iloc[0]]
+    assert set(last["layer"]) == {"1:noise"} and last["ci_low"].isna().all()
+
+
+def test_duplicate_labels_and_task_names_are_refused(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "task", n_per_class=4)
+    two = [{"name": "test-bands"}, {"name": "test-bands"}]
+    with pytest.raises(ConfigError, match="distinct `label:`"):
+        load_config(config(tmp_path, task, representations=two))
+    with pytest.raises(ValueError, match="share the name"):
+        evaluate(load_config(config(tmp_path, task, tasks=[str(task), str(task)])), progress=False)
+
+
+def test_weighted_layers_skip_untrained_probes(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "task")
+    res = evaluate(load_config(config(tmp_path, task, layers="weighted", probes=["linear", "knn"])), progress=False)
+    assert set(res["probe"]) == {"linear"} and set(res["layer"]) == {"weighted"}
+    weights = json.loads(res["layer_weights"].iloc[0])
+    assert weights[0] > weights[1]  # the informative band layer outweighs the noise layer

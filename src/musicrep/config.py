@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from musicrep.embed import WindowConfig
 
@@ -97,6 +97,15 @@ class EvaluateConfig(BaseModel):
         if v not in GRIDS:
             raise ValueError(f"unknown grid {v!r}; choose one of {sorted(GRIDS)}")
         return v
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> EvaluateConfig:
+        labels = [r.display for r in self.representations]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"representations share the label(s) {dup}; give each a distinct `label:` so their "
+                             "results do not merge")
+        return self
 
     def resolve_paths(self, base: Path) -> EvaluateConfig:
         """Make relative paths relative to ``base`` (the config file's folder or the working directory)."""

@@ -42,9 +42,22 @@ log = logging.getLogger(__name__)
 #: Columns of results.csv, in order. ``deformation`` and ``budget_minutes`` are filled by studies.
 RESULT_COLUMNS = [
     "representation", "rep_id", "budget_minutes", "layer", "task", "kind", "probe", "deformation", "seed",
-    "metric", "value", "ci_low", "ci_high", "valid_value", "n_train", "n_test", "best_config", "layer_weights",
+    "metric", "value", "ci_low", "ci_high", "valid_value", "n_train", "n_test", "n_failed", "selection",
+    "best_config", "layer_weights", "unit_key",
 ]
-_UNIT = ["representation", "task", "probe", "seed"]
+#: A finished unit of work; ``unit_key`` hashes everything else that changes its numbers (representation
+#: config, grid, layer mode, window, bootstrap), so a re-run with other settings recomputes, never reuses.
+_UNIT = ["representation", "task", "probe", "seed", "unit_key"]
+
+
+def unit_key(cfg: EvaluateConfig, rc: RepresentationConfig, window: WindowConfig) -> str:
+    """Hash of the settings behind a (representation, task, probe, seed) unit, besides those four."""
+    import hashlib
+
+    blob = json.dumps({"rep": rc.name, "config": rc.config, "budget": rc.budget_minutes, "grid": cfg.grid,
+                       "layers": cfg.layers, "window": window.model_dump(), "bootstrap": cfg.bootstrap},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def _versions() -> dict[str, str]:
@@ -148,24 +161,30 @@ def evaluate(
     results = _read_results(results_path)
     done = set(map(tuple, results[_UNIT].astype(str).to_numpy())) if len(results) else set()
     tasks = [Task.load(t) for t in cfg.tasks]
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"tasks share the name(s) {dup} (task.yaml `name`); rename one so results do not merge")
     error_rows: list[dict[str, str]] = []
     say = console.print if console is not None else (lambda *a, **k: None)
 
     for rc in cfg.representations:
         label = rc.display
         pending = [(t, p, s) for t in tasks for p in (rc.probes or cfg.probes) for s in cfg.seeds
-                   if (label, t.name, p, str(s)) not in done and PROBES[p].applies_to(t.kind)
-                   and (rc.tasks is None or t.name in rc.tasks)]
+                   if (label, t.name, p, str(s), unit_key(cfg, rc, _task_window(t, cfg.window))) not in done
+                   and _applies(p, t.kind, cfg.layers) and (rc.tasks is None or t.name in rc.tasks)]
         if not pending:
             say(f"[dim]{label}: all results present, skipped[/dim]")
             continue
         spec = RepSpec(name=rc.name, config=rc.config)
         rep = spec.build()
+        rep_id = rep.id  # hashing the weights once, not once per row
         for task in tasks:
             todo = [(p, s) for (t, p, s) in pending if t is task]
             if not todo:
                 continue
             window = _task_window(task, cfg.window)
+            ukey = unit_key(cfg, rc, window)
             t0 = time.perf_counter()
             ext = extract(spec if cfg.executor != "local" else rep, task.paths(), cfg.store_dir, window,
                           batch_size=cfg.batch_size, executor=cfg.executor, progress=progress)
@@ -176,6 +195,12 @@ def evaluate(
             data = {s: _split_arrays(task, ext.keys, ext.store, s) for s in ("train", "valid", "test")}
             layer_dims = list(ext.store.meta.get("layer_dims", []))
             layer_names = list(ext.store.meta.get("layer_names", []))
+            empty = [s for s in ("train", "test") if len(data[s][1]) == 0]
+            if empty:
+                say(f"[red]{label} on {task.name}: no readable {' or '.join(empty)} items; skipped[/red]")
+                continue
+            n_failed = sum(d[2] for d in data.values())
+            selection = "valid" if len(data["valid"][1]) else "kfold"
             for probe, seed in todo:
                 t1 = time.perf_counter()
                 rows = probe_fn(
@@ -185,20 +210,30 @@ def evaluate(
                     test=data["test"][:2],
                 )
                 new = pd.DataFrame([{
-                    "representation": label, "rep_id": rep.id, "budget_minutes": rc.budget_minutes,
+                    "representation": label, "rep_id": rep_id, "budget_minutes": rc.budget_minutes,
                     "task": task.name, "kind": task.kind, "probe": probe, "deformation": "none", "seed": seed,
-                    "n_train": len(data["train"][1]), "n_test": len(data["test"][1]),
+                    "n_train": len(data["train"][1]), "n_test": len(data["test"][1]), "n_failed": n_failed,
+                    "selection": selection, "unit_key": ukey,
                     **{k: v for k, v in r.items() if k != "layer"},
                     "layer": _layer_label(r.get("layer"), layer_names),
                 } for r in rows], columns=RESULT_COLUMNS)
                 results = pd.concat([results, new], ignore_index=True) if len(results) else new
                 _write_csv_atomic(results, results_path)
                 say(f"  {_best_line(new)}  [{probe}, seed {seed}, {time.perf_counter() - t1:.1f} s]")
-    if error_rows:
-        _write_csv_atomic(pd.DataFrame(error_rows).drop_duplicates(), out / "errors.csv")
+    if error_rows:  # merged with earlier runs' records, so no representation's failures are lost
+        errors_path = out / "errors.csv"
+        old = pd.read_csv(errors_path, dtype=str) if errors_path.exists() else pd.DataFrame()
+        _write_csv_atomic(pd.concat([old, pd.DataFrame(error_rows)]).drop_duplicates(), errors_path)
     board = leaderboard(results)
     _write_csv_atomic(board, out / "leaderboard.csv")
     return results
+
+
+def _applies(probe: str, kind: str, layers: str) -> bool:
+    """Whether a probe can run on a task kind under the layer mode (a learned layer mix needs a trained
+    probe, so kNN, centroid and zero-shot probes are skipped with ``layers: weighted``)."""
+    spec = PROBES[probe]
+    return spec.applies_to(kind) and not (layers == "weighted" and spec.build is not None)
 
 
 def _best_line(rows: pd.DataFrame) -> str:
@@ -222,24 +257,32 @@ def _layer_label(layer: Any, names: list[str]) -> str:
 
 
 def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
-    """Best row per (task, representation) on each task's primary metric.
+    """Best (layer, probe) per task, representation, budget and deformation on the primary metric.
 
-    The layer and probe are chosen by the validation score (``valid_value``), never by the test score,
-    so the leaderboard does not peek at the test split. Sorted by test value within each task.
+    Scores are averaged over seeds first; the (layer, probe) is then chosen by the mean validation score
+    (``valid_value``), never by the test score, so the leaderboard does not peek at the test split. Rows
+    without a validation score cannot be ranked and are left out. Sorted by test value within each task.
     """
     if results.empty:
         return results
     from musicrep.metrics import primary_metric
 
     rows = []
-    for (task, rep), g in results.groupby(["task", "representation"], sort=False):
+    keys = ["task", "representation", "budget_minutes", "deformation"]
+    for _, g in results.groupby(keys, sort=False, dropna=False):
         primary = primary_metric(str(g["kind"].iloc[0])).name
-        cand = g[g["metric"] == primary]
+        cand = g[(g["metric"] == primary) & g["valid_value"].notna()]
         if cand.empty:
             continue
-        by = cand["valid_value"].fillna(-np.inf) if cand["valid_value"].notna().any() else cand["value"]
-        rows.append(cand.loc[by.idxmax()])
+        agg = cand.groupby(["layer", "probe"], sort=False).agg(
+            valid_value=("valid_value", "mean"), value=("value", "mean"), ci_low=("ci_low", "mean"),
+            ci_high=("ci_high", "mean"), seeds=("seed", "nunique"))
+        best = agg["valid_value"].idxmax()
+        first = cand[(cand["layer"] == best[0]) & (cand["probe"] == best[1])].iloc[0]
+        rows.append({**first.to_dict(), **agg.loc[best].to_dict(), "layer": best[0], "probe": best[1]})
     board = pd.DataFrame(rows)
+    if board.empty:
+        return board
     return board.sort_values(["task", "value"], ascending=[True, False]).reset_index(drop=True)
 
 
