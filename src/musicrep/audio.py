@@ -247,9 +247,10 @@ def frame_signal(
 ) -> np.ndarray:
     """Cut ``x`` (``[..., samples]``) into windows ``[..., n, window]`` of ``window_seconds`` every ``hop_seconds``.
 
-    Without padding (the default, as in McCallum et al.: "without padding") only whole windows are
-    returned and the result is a read-only view (no copy). With ``pad=True`` a trailing partial window, or
-    a signal shorter than one window, is zero-padded so no audio is dropped.
+    Without padding (the default here; McCallum et al. sample training snippets "without padding") only
+    whole windows are returned and the result is a read-only view (no copy). With ``pad=True`` a trailing
+    partial window, or a signal shorter than one window, is zero-padded so no audio is dropped.
+    (Extraction does not use this padding: see :func:`musicrep.embed.iter_windows`.)
 
     Example:
         >>> frame_signal(np.arange(10, dtype=np.float32), sr=1, window_seconds=4, hop_seconds=2).shape

@@ -9,9 +9,10 @@ Layout (human-inspectable, one folder per representation and window config)::
 
 Why shards named by the digest of their member keys, written atomically: a shard is the unit of work.
 It is computed whole and renamed into place (``os.replace``), so a killed run leaves only complete shards
-and a resumed run recomputes exactly the missing ones with the same composition — the finished store is
-byte-identical to an uninterrupted one. The same unit is what Ray workers compute, so local and Ray
-executors produce the same store.
+and a resumed run recomputes exactly the planned shards that are missing — the finished store is
+byte-identical to an uninterrupted one. (When some keys of a planned shard are already stored, e.g.
+shared with another task, only the missing keys form the new shard.) The same unit is what Ray workers
+compute, so local and Ray executors produce the same store.
 
 Why content hashes: the same audio used by two tasks (or renamed) is embedded once; edited audio is
 embedded again.
