@@ -581,7 +581,9 @@ class BasicPitch(_PackageRepresentation):
     sample_rate = _BP_SR
     frame_rate = _BP_SR / _BP_HOP
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int | None = None) -> None:
+        """``threads``: onnxruntime intra-op threads; default follows ``torch.get_num_threads()`` so the
+        caller's thread budget (e.g. 1 per ray worker) also holds here. Outputs do not depend on it."""
         import onnx
         import onnxruntime as ort
 
@@ -601,7 +603,7 @@ class BasicPitch(_PackageRepresentation):
             self._outputs.append(name)
         self._n_params = int(sum(np.prod(t.dims) for t in model.graph.initializer))
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads)
+        opts.intra_op_num_threads = int(threads) if threads else torch.get_num_threads()
         opts.inter_op_num_threads = 1
         self._sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         self._input = self._sess.get_inputs()[0].name
@@ -615,21 +617,41 @@ class BasicPitch(_PackageRepresentation):
     def n_frames(self, n_samples: int) -> int:
         return max(1, n_samples // _BP_HOP)
 
-    def layers_one(self, audio: np.ndarray) -> list[np.ndarray]:
+    def _windows(self, audio: np.ndarray) -> np.ndarray:
+        """One clip → ``[W, _BP_WIN]`` windows as basic-pitch's inference cuts them (half an overlap of
+        zeros in front, hop ``_BP_WIN - overlap``, the last window zero-padded)."""
         olap = _BP_OVERLAP * _BP_HOP
         hop = _BP_WIN - olap
         x = np.concatenate([np.zeros(olap // 2, np.float32), np.asarray(audio, np.float32)])
         starts = range(0, len(x), hop)
-        wins = np.stack([np.pad(x[s : s + _BP_WIN], (0, max(0, _BP_WIN - len(x[s : s + _BP_WIN])))) for s in starts])
-        res = self._sess.run(self._outputs, {self._input: wins[..., None]})
-        n = self.n_frames(len(audio))
+        return np.stack([np.pad(x[s : s + _BP_WIN], (0, max(0, _BP_WIN - len(x[s : s + _BP_WIN])))) for s in starts])
+
+    def _run_batch(self, audio: np.ndarray) -> list[np.ndarray]:
+        """``[B, samples]`` → per layer ``[B, T, H]``. The windows of all clips go through one
+        onnxruntime call (each window is processed independently by the graph; one call per clip paid
+        the per-call overhead B times and left the convs with tiny batches)."""
+        wins = [self._windows(a) for a in audio]
+        res = self._sess.run(self._outputs, {self._input: np.concatenate(wins)[..., None]})
+        n = self.n_frames(audio.shape[1])
         outs = []
         for r in res:
             if r.ndim == 4:  # [W, C, T, F] feature maps → mean over channels
                 r = r.mean(axis=1)
             r = r[:, _BP_OVERLAP // 2 : -(_BP_OVERLAP // 2)]
-            outs.append(r.reshape(-1, r.shape[-1])[:n])
+            r = r.reshape(len(audio), -1, r.shape[-1])  # every clip has the same number of windows
+            outs.append(r[:, :n])
         return outs
+
+    def layers_one(self, audio: np.ndarray) -> list[np.ndarray]:
+        return [o[0] for o in self._run_batch(np.asarray(audio, np.float32)[None])]
+
+    def embed(self, audio: Tensor) -> Tensor:
+        x = torch.as_tensor(audio, dtype=torch.float32)
+        if x.ndim == 1:
+            x = x[None]
+        outs = [torch.from_numpy(np.ascontiguousarray(o, dtype=np.float32)) for o in self._run_batch(x.numpy())]
+        stacked, _ = align_layers(outs, self.n_frames(x.shape[1]))
+        return stacked.float()
 
 
 @register("basic-pitch", "pretrained", "Spotify basic-pitch ONNX: log-CQT, contour/note/onset convs + posteriorgrams",
@@ -743,7 +765,9 @@ try:
             is_training = tf.compat.v1.placeholder(tf.bool)
             y, *feats = models.define_model(x, is_training, cfg["model"], len(labels))
             taggram = tf.nn.sigmoid(y)
-        sess = tf.compat.v1.Session(graph=graph)
+        n = int(cfg.get("threads") or 0)  # 0: TensorFlow picks (all cores)
+        sess = tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=n, inter_op_parallelism_threads=n))
         sess.run(tf.compat.v1.global_variables_initializer())
         tf.compat.v1.train.Saver().restore(sess, os.path.dirname(musicnn.__file__) + "/" + cfg["model"] + "/")
     names = ["timbral", "temporal", "cnn1", "cnn2", "cnn3", "mean_pool", "max_pool", "penultimate"]
@@ -927,7 +951,9 @@ class MusicnnTF(_PackageRepresentation):
     def _get_worker(self) -> _MusicnnWorker:
         w = self._worker
         if w is None or not w.alive or w.owner != os.getpid():
-            cfg = {"model": self.model, "input_length": self.input_length, "input_overlap": self.input_overlap}
+            # TF gets the caller's torch thread budget (1 per ray worker) instead of every core
+            cfg = {"model": self.model, "input_length": self.input_length, "input_overlap": self.input_overlap,
+                   "threads": torch.get_num_threads()}
             w = self._worker = _MusicnnWorker(self.python, cfg, self.timeout)
         return w
 
