@@ -105,6 +105,18 @@ def test_mert_random_twin_is_seeded() -> None:
     assert a.id == b.id != c.id
 
 
+@pytest.mark.parametrize("name", ["mert", "musicfm"])
+def test_random_init_leaves_the_global_rng_alone(name: str) -> None:
+    """Building a seeded random twin must not reseed torch's global generator (the caller's draws)."""
+    torch.manual_seed(123)
+    a = models.get(name, size="tiny", random_init=True, seed=5)
+    after = torch.rand(3)
+    torch.manual_seed(123)
+    assert torch.equal(after, torch.rand(3)), f"building {name} changed the global RNG state"
+    b = models.get(name, size="tiny", random_init=True, seed=5)
+    assert a.id == b.id and a.weights_checksum() == b.weights_checksum()
+
+
 class TwoLayers(nn.Module):
     """A module with the torch-module convention: [B, samples] → list of [B, T, H] (10 ms frames)."""
 

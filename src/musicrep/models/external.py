@@ -36,6 +36,7 @@ from torch.nn import functional as F
 
 from musicrep.models import register
 from musicrep.models.base import Representation, WeightsError, align_layers, file_checksum, state_checksum
+from musicrep.models.common import seeded
 
 __all__ = ["MERTConfig", "MERT", "MusicFMConfig", "MusicFM", "TorchModuleRep", "read_state_dict", "MERT_PRESETS",
            "MUSICFM_PRESETS"]
@@ -324,10 +325,10 @@ class MERT(nn.Module, Representation):
                 cfg_dict = MERTConfig.from_hf(json.loads(hf.read_text())).model_dump(exclude_unset=True)
         cfg_dict.update(config or {})
         self.cfg = MERTConfig(**cfg_dict)
-        torch.manual_seed(seed)
-        self.feature_extractor = _FeatureEncoder(self.cfg)
-        self.feature_projection = _FeatureProjection(self.cfg)
-        self.encoder = _Encoder(self.cfg)
+        with seeded(seed):  # same seed → same random weights, without touching the caller's global RNG
+            self.feature_extractor = _FeatureEncoder(self.cfg)
+            self.feature_projection = _FeatureProjection(self.cfg)
+            self.encoder = _Encoder(self.cfg)
         self.sample_rate = self.cfg.sample_rate
         self.frame_rate = self.cfg.sample_rate / math.prod(self.cfg.conv_stride)
         self.layer_names = [f"hidden{i}" for i in range(self.cfg.num_hidden_layers + 1)]
@@ -595,10 +596,10 @@ class MusicFM(nn.Module, Representation):
         cfg["mel_mean"] = 0.0 if cfg.get("mel_mean") is None else cfg["mel_mean"]
         cfg["mel_std"] = 1.0 if cfg.get("mel_std") is None else cfg["mel_std"]
         self.cfg = MusicFMConfig(**cfg)
-        torch.manual_seed(seed)
-        self.preprocessor_melspec_2048 = _MelDB(self.cfg)
-        self.conv = _ConvSubsampling(self.cfg)
-        self.conformer = _Conformer(self.cfg)
+        with seeded(seed):  # same seed → same random weights, without touching the caller's global RNG
+            self.preprocessor_melspec_2048 = _MelDB(self.cfg)
+            self.conv = _ConvSubsampling(self.cfg)
+            self.conformer = _Conformer(self.cfg)
         self.sample_rate = self.cfg.sample_rate
         self.frame_rate = self.cfg.sample_rate / self.cfg.hop_length / 4
         self.layer_names = [f"hidden{i}" for i in range(self.cfg.num_hidden_layers + 1)] + ["final_norm"]
