@@ -83,7 +83,13 @@ def test_task_in_task_out_with_split(tmp_path: Path, pool: pd.DataFrame) -> None
                       check_audio=False)
     small = subset(task, per_class=2, split="train", seed=0)
     assert isinstance(small, Task) and small.spec == task.spec
-    assert set(small.items["split"]) == {"train"}
-    assert small.label_counts() == {f"c{i}": 2 for i in range(5)}
+    assert small.label_counts("train") == {f"c{i}": 2 for i in range(5)}
+    # the other splits are kept whole and unchanged (budget the training set, evaluate on full test)
+    pd.testing.assert_frame_equal(small.items[small.items["split"] != "train"].reset_index(drop=True),
+                                  task.items[task.items["split"] != "train"].reset_index(drop=True))
+    assert (task.items["split"] == "test").any()
+    by_minutes = subset(task, minutes=1, split="train", seed=0)
+    assert set(by_minutes.items.loc[by_minutes.items["split"] == "test", "id"]) == \
+        set(task.items.loc[task.items["split"] == "test", "id"])
     with pytest.raises(ValueError, match="exactly one"):
         subset(task, minutes=5, per_class=2)

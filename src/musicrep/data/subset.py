@@ -47,7 +47,8 @@ def subset(task_or_items: T, minutes: float | None = None, per_class: int | None
     - ``per_class``: walking items in seeded rank order (tracks first, then items within a track), keep an
       item while its class has fewer than ``per_class`` items. For multilabel items, keep it while *any*
       of its labels is below the count (greedy, so nesting is exact for single-label data only).
-    - ``split``: consider only that split (e.g. budget the training set and evaluate on full test).
+    - ``split``: budget only that split and keep every other split whole (e.g. budget the training set
+      and still evaluate on the full valid and test sets).
 
     Returns the same type as given (a :class:`Task` keeps its spec and root).
     """
@@ -58,8 +59,13 @@ def subset(task_or_items: T, minutes: float | None = None, per_class: int | None
     for col in ("id", "duration"):
         if col not in df.columns:
             raise TaskError(f"subset: items need an {col!r} column (have {list(df.columns)})")
+    full = df
+    in_split = np.ones(len(full), dtype=bool)
     if split is not None:
-        df = df[df["split"] == split]
+        if "split" not in full.columns:
+            raise TaskError(f"subset: split={split!r} needs a 'split' column (have {list(full.columns)})")
+        in_split = (full["split"].astype(str) == split).to_numpy()
+        df = full[in_split]
     units = df["group"].where(df["group"].astype(str) != "", df["id"]) if "group" in df.columns else df["id"]
     units = units.astype(str)
     order = np.lexsort((rank(df["id"].astype(str), seed), rank(units, seed)))  # last key sorts first
@@ -91,5 +97,7 @@ def subset(task_or_items: T, minutes: float | None = None, per_class: int | None
                 mask[i] = True
                 for x in labs:
                     counts[x] = counts.get(x, 0) + 1
-    chosen = df[mask]
+    keep = ~in_split  # rows outside the budgeted split stay whole
+    keep[np.flatnonzero(in_split)[mask]] = True
+    chosen = full[keep]
     return task_or_items.with_items(chosen) if is_task else chosen
