@@ -942,7 +942,9 @@ class MusicnnTF(_PackageRepresentation):
         return {"model": self.model, "input_length": self.input_length, "input_overlap": self.input_overlap}
 
     def weights_checksum(self) -> str:
-        return self.model
+        # "+w2": outputs of clips longer than one window and the cnn1-3 widths changed with the persistent
+        # worker (extractor bug fixed), so embeddings stored under the old id must not be reused
+        return f"{self.model}+w2"
 
     def n_frames(self, n_samples: int) -> int:
         return max(1, int(np.floor((n_samples / self.sample_rate - self.input_length)
