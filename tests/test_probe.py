@@ -132,6 +132,36 @@ def test_kfold_without_validation_split():
         fit_probe("multiclass", Xtr, ytr, Xtr, None)
 
 
+def test_kfold_keeps_groups_together():
+    """40 works × 5 near-duplicate excerpts, labels random per work: nothing generalises across works, so an
+    honest k-fold score is near chance (0.5). Without groups a work's twins sit in both folds and 1-NN
+    scores ~1.0; with groups no work is split across folds."""
+    rng = np.random.default_rng(0)
+    n_groups, per = 40, 5
+    groups = np.repeat(np.arange(n_groups), per)
+    y = np.repeat(rng.integers(0, 2, n_groups), per)
+    X = (rng.normal(size=(n_groups, 1, 16))[groups] + 0.01 * rng.normal(size=(n_groups * per, 1, 16))).astype(np.float32)
+    grid = ProbeGrid(lr=[1e-2], steps=[50], weight_decay=[0.0], dropout=[0.0], hidden=[(8,)], k=[1])
+    leaky = fit_probe("multiclass", X, y, probe="knn", grid=grid, layer=0, n_folds=5)
+    honest = fit_probe("multiclass", X, y, probe="knn", grid=grid, layer=0, n_folds=5, groups=groups)
+    assert leaky.valid_score > 0.95
+    assert abs(honest.valid_score - 0.5) < 0.25
+    from musicrep.probe.fit import _folds
+    for tr, va in _folds(KINDS["multiclass"], y, 5, 0, groups):
+        assert not set(groups[tr]) & set(groups[va])
+    assert len(_folds(KINDS["multiclass"], y[:15], 5, 0, groups[:15])) == 3  # only 3 groups → 3 folds
+    rows = evaluate_probe("multiclass", X, y, None, None, X[:20], y[:20], probe="knn", grid=grid, layer=0,
+                          n_bootstrap=10, groups_train=groups)
+    assert rows[0]["valid_score"] == pytest.approx(honest.valid_score)
+    with pytest.raises(ValueError, match="one group id per training item"):
+        fit_probe("multiclass", X, y, probe="knn", grid=grid, layer=0, groups=groups[:-1])
+
+
+def test_centroid_declares_class_kinds_only():
+    assert not PROBES["centroid"].applies_to("regression")
+    assert all(PROBES["centroid"].applies_to(k) for k in ("multiclass", "multilabel", "key", "pitch"))
+
+
 def test_multilabel_end_to_end():
     rng = np.random.default_rng(1)
     n, labels, dim = 240, 5, 16

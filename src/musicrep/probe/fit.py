@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
 from musicrep.metrics import Metric, bootstrap_ci, get_metric, primary_metric
 from musicrep.probe.grids import ProbeConfig, ProbeGrid, expand, get_grid
@@ -75,7 +75,8 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec("mlp", ("lr", "steps", "weight_decay", "dropout", "hidden"),
                   "MLP with ReLU hidden layers and dropout (Adam, L2)"),
         ProbeSpec("knn", ("k",), "k nearest neighbours, cosine similarity", build=KNN, logits=False),
-        ProbeSpec("centroid", (), "nearest class centroid, cosine similarity", build=Centroid, logits=False),
+        ProbeSpec("centroid", (), "nearest class centroid, cosine similarity", build=Centroid, logits=False,
+                  kinds=("multiclass", "multilabel", "key", "pitch")),  # needs classes: no regression
         ProbeSpec("keyprofile", (), "zero-shot key-profile correlation (Krumhansl) on chroma; no training",
                   build=KeyProfile, logits=False, standardize=False, kinds=("key",)),
     ]
@@ -334,13 +335,36 @@ class FittedProbe:
         return (*_metric_pair(kind, m, y, s, self.vocabulary, self.target_scaler), m)
 
 
-def _folds(kind: Kind, y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds for classes when every class has ``n_folds`` items, plain shuffled folds otherwise."""
+def _folds(kind: Kind, y: np.ndarray, n_folds: int, seed: int,
+           groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds for classes when every class has ``n_folds`` items, plain shuffled folds otherwise.
+
+    With ``groups`` (one id per item: the work / track an item was cut or transposed from) no group is
+    split across folds. Why: excerpts or transpositions of one work are near-duplicates, so a fold that
+    holds some of them in train and others in validation scores memorisation, not generalisation, and
+    selects the config that memorises best. Grouped folds are stratified when every class has
+    ``n_folds`` items (``StratifiedGroupKFold``), else plain ``GroupKFold``; fewer groups than
+    ``n_folds`` reduce the fold count to the number of groups.
+    """
     n_folds = min(n_folds, len(y))
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.ndim != 1 or len(groups) != len(y):
+            raise ValueError(f"groups must hold one group id per training item ({len(y)}), got shape {groups.shape}")
+        n_folds = min(n_folds, len(np.unique(groups)))
+        if n_folds < 2:
+            raise ValueError("k-fold needs at least 2 distinct groups in train; pass a validation split")
     if n_folds < 2:
         raise ValueError("k-fold needs at least 2 training items; pass a validation split")
     counts = np.bincount(y) if kind.loss == "ce" else np.zeros(0, dtype=int)
-    if counts.size and counts[counts > 0].min() >= n_folds:
+    stratify = bool(counts.size) and counts[counts > 0].min() >= n_folds
+    if groups is not None:
+        if stratify:
+            folds = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed).split(y, y, groups)
+        else:
+            folds = GroupKFold(n_folds, shuffle=True, random_state=seed).split(y, y, groups)
+        return [(tr, va) for tr, va in folds if len(tr) and len(va)]
+    if stratify:
         return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(y, y))
     return list(KFold(n_folds, shuffle=True, random_state=seed).split(y))
 
@@ -359,6 +383,7 @@ def fit_probe(
     seed: int = 0,
     vocabulary: Sequence | None = None,
     n_folds: int = 5,
+    groups: Any | None = None,
 ) -> FittedProbe:
     """Search ``grid`` for ``probe`` on a task of ``kind``; return the best probe on validation.
 
@@ -368,7 +393,9 @@ def fit_probe(
     (multilabel) or floats ``[N]`` / ``[N, k]`` (regression). ``layer``: an index, ``"all"`` (scan every
     layer; returns the best, with ``.scan`` holding each) or ``"weighted"`` (learned softmax mix).
     Without a validation split, configs (and their step counts) are chosen by ``n_folds``-fold
-    cross-validation on train and the chosen config is refit on all of train.
+    cross-validation on train and the chosen config is refit on all of train. ``groups`` (one id per
+    training item, e.g. the work an excerpt or transposition comes from) keeps each group inside one
+    fold, so near-duplicates cannot inflate the k-fold scores; it is unused when a validation split is given.
     """
     k = get_kind(kind)
     spec = _get_probe(probe)
@@ -430,7 +457,7 @@ def fit_probe(
         vm = valid_metric(search, x_va, yva, scaler)
     else:
         fold_scores, fold_steps = [], []
-        for tr_idx, va_idx in _folds(k, ytr, n_folds, seed):
+        for tr_idx, va_idx in _folds(k, ytr, n_folds, seed, groups):
             f_std = (Standardizer.fit if spec.standardize else Standardizer.identity)(Xtr[tr_idx], dims)
             f_scaler = scaler_for(ytr[tr_idx])
             xa, ya = prep(Xtr[tr_idx], ytr[tr_idx], f_std, f_scaler)
@@ -480,6 +507,7 @@ def evaluate_probe(
     n_bootstrap: int = 1000,
     alpha: float = 0.05,
     n_folds: int = 5,
+    groups_train: Any | None = None,
 ) -> list[dict]:
     """Fit per seed, score the test split; one tidy row per (layer, seed, metric).
 
@@ -487,6 +515,7 @@ def evaluate_probe(
     selected hyper-parameters), ``layer_weights`` (JSON list for ``layer="weighted"``, else ""),
     ``n_train, n_test``. With ``layer="all"`` there is a row per layer (each with its own selected
     config). CIs are percentile bootstraps over test items (``n_bootstrap`` resamples, seeded by ``seed``).
+    ``groups_train``: group id per training item for k-fold selection (see :func:`fit_probe` ``groups``).
     """
     k = get_kind(kind)
     names = list(metrics) if metrics is not None else k.metrics
@@ -494,7 +523,8 @@ def evaluate_probe(
     rows: list[dict] = []
     for seed in seeds:
         best = fit_probe(kind, X_train, y_train, X_valid, y_valid, layer_dims=layer_dims, probe=probe, grid=grid,
-                         layer=layer, seed=int(seed), vocabulary=vocabulary, n_folds=n_folds)
+                         layer=layer, seed=int(seed), vocabulary=vocabulary, n_folds=n_folds,
+                         groups=groups_train)
         for fp in (best.scan.values() if best.scan else [best]):
             lw = fp.layer_weights
             for name in names:
