@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from musicrep.frontends import LogMel
-from musicrep.handcrafted import PITCH_CLASSES, CQTChroma
+from musicrep.data.task import KEY_VOCABULARY
+from musicrep.handcrafted import CQTChroma
 
 __all__ = [
     "KEY_PROFILES",
@@ -63,8 +64,8 @@ KEY_PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     ),
 }
 
-#: The 24 key labels in score order: C major … B major, C minor … B minor.
-KEYS: list[str] = [f"{p} major" for p in PITCH_CLASSES] + [f"{p} minor" for p in PITCH_CLASSES]
+#: The 24 key labels in score order: C major … B major, C minor … B minor (the task format's vocabulary).
+KEYS: tuple[str, ...] = KEY_VOCABULARY
 
 
 @lru_cache(maxsize=4)

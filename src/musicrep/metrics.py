@@ -28,14 +28,17 @@ import mir_eval
 import numpy as np
 from sklearn import metrics as skm
 
+from musicrep.data.task import KEY_VOCABULARY  # plain constants + pandas/yaml/pydantic; no cycle
+
 __all__ = [
     "KEYS", "key_name", "map", "roc_auc", "accuracy", "mirex", "r2", "pitch_accuracy", "chroma_accuracy",
     "Metric", "METRICS", "TASK_METRICS", "primary_metric", "get_metric", "bootstrap_ci",
 ]
 
 #: The 24 keys as class ids 0..23: 0–11 major, 12–23 minor, tonic = id % 12 from C; mir_eval spelling.
-_TONICS = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
-KEYS: list[str] = [f"{t} major" for t in _TONICS] + [f"{t} minor" for t in _TONICS]
+#: The same object as the task format's :data:`musicrep.data.task.KEY_VOCABULARY` (one definition, so a
+#: key task's class ids and the metrics' can never disagree).
+KEYS: tuple[str, ...] = KEY_VOCABULARY
 
 
 def key_name(index: int) -> str:
