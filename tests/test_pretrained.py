@@ -244,3 +244,10 @@ def test_musicnn_tf_one_persistent_worker() -> None:
 
     gc.collect()
     assert fresh_proc.wait(timeout=30) is not None
+
+
+def test_basic_pitch_silence_is_finite() -> None:
+    pytest.importorskip("onnxruntime")
+    rep = models.get("basic-pitch")
+    out = rep.embed(torch.zeros(2, 3 * rep.sample_rate))
+    assert torch.isfinite(out).all()

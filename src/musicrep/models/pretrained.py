@@ -651,7 +651,9 @@ class BasicPitch(_PackageRepresentation):
             x = x[None]
         outs = [torch.from_numpy(np.ascontiguousarray(o, dtype=np.float32)) for o in self._run_batch(x.numpy())]
         stacked, _ = align_layers(outs, self.n_frames(x.shape[1]))
-        return stacked.float()
+        # the model min-max normalises its log-CQT per clip, which is 0/0 for digital silence: a silent
+        # clip has no CQT energy, so 0 is the honest value (and NaN would stop every probe downstream)
+        return torch.nan_to_num(stacked.float(), nan=0.0)
 
 
 @register("basic-pitch", "pretrained", "Spotify basic-pitch ONNX: log-CQT, contour/note/onset convs + posteriorgrams",
