@@ -32,7 +32,6 @@ skipped; the rest is converted.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import re
 import shutil
@@ -49,6 +48,7 @@ import numpy as np
 import soundfile as sf
 
 from musicrep.audio import DEFAULT_SR, AudioError, find_audio, stream
+from musicrep.util import sha256_file  # re-exported: the pool's file hash is the shared one
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,15 +131,6 @@ class PoolReport:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (bounded memory whatever the size)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def find_licences(root: str | os.PathLike[str]) -> list[Path]:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from musicrep.util import sha256_file
+
 __all__ = ["Representation", "TorchEncoder", "align_layers", "state_checksum", "load_weights", "WeightsError"]
 
 
@@ -46,12 +48,8 @@ def state_checksum(module: nn.Module) -> str:
 
 
 def file_checksum(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """SHA-256 of a file's bytes (hex); the same hash as :func:`musicrep.util.sha256_file`."""
+    return sha256_file(path)
 
 
 def load_weights(module: nn.Module, path: str | Path, sha256: str | None = None, strict: bool = True) -> nn.Module:
