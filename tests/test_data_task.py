@@ -58,6 +58,12 @@ def test_targets_per_kind(tmp_path: Path) -> None:
     key = write_task(tmp_path / "k", dict(name="k", kind="key", vocabulary=list(KEY_VOCABULARY)),
                      _rows(["C major", "F# minor", "Bb major", "A minor"], SPLITS4), check_audio=False)
     np.testing.assert_array_equal(key.targets(), [0, 18, 10, 21])
+    # a key task listing only some keys, in another order: class ids still index KEY_VOCABULARY
+    part = write_task(tmp_path / "k2", dict(name="k2", kind="key", vocabulary=["A minor", "Bb major", "F# minor",
+                                                                                "C major"]),
+                      _rows(["C major", "F# minor", "Bb major", "A minor"], SPLITS4), check_audio=False)
+    np.testing.assert_array_equal(part.class_index(), [0, 18, 10, 21])
+    np.testing.assert_array_equal(part.class_index("train"), part.targets("train"))
     pitch = write_task(tmp_path / "p", dict(name="p", kind="pitch", vocabulary=[str(m) for m in range(21, 109)]),
                        _rows(["60", "21", "108", "69"], SPLITS4), check_audio=False)
     np.testing.assert_array_equal(pitch.targets(), [60, 21, 108, 69])

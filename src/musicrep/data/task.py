@@ -265,9 +265,17 @@ class Task:
         return _TARGETS[self.kind](self, list(raw))
 
     def class_index(self, split: str | None = None) -> np.ndarray:
-        """Index into ``vocabulary`` for single-label kinds (multiclass, key, pitch)."""
+        """Class id per item for single-label kinds: the index into ``vocabulary`` (multiclass, pitch).
+
+        For ``key`` it is the index into :data:`KEY_VOCABULARY` — the same numbers as :meth:`targets` —
+        even when the task's vocabulary lists only some keys or another order. Why: key ids must mean
+        the same key on every key task, for the probes, :data:`musicrep.metrics.KEYS` and the estimators,
+        which all read them in that fixed 24-key order.
+        """
         if self.kind in ("multilabel", "regression"):
             raise TaskError(f"task {self.name!r} is {self.kind}; class_index is for single-label tasks")
+        if self.kind == "key":
+            return self.targets(split)
         return _class_index(self.vocabulary, list(self._rows(split)["label"]))
 
     def minutes(self, split: str | None = None) -> float:
