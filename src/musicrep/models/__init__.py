@@ -56,6 +56,7 @@ _FAMILIES: list[str] = [
     "musicrep.models.handcrafted",
     "musicrep.models.pretrained",
     "musicrep.models.external",
+    "musicrep.models.muq",
     "musicrep.hear",
 ]
 _loaded = False
