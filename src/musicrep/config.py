@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from musicrep.embed import WindowConfig
+from musicrep.util import validation_problems
 
 __all__ = ["ConfigError", "RepresentationConfig", "EvaluateConfig", "load_config"]
 
@@ -123,12 +124,7 @@ class EvaluateConfig(BaseModel):
 
 
 def _format_errors(source: str, exc: ValidationError) -> str:
-    lines = [f"{source}: invalid config"]
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = "unknown key (not a setting here; check the spelling)" if e["type"] == "extra_forbidden" else e["msg"]
-        lines.append(f"  {loc}: {msg}")
-    return "\n".join(lines)
+    return "\n".join([f"{source}: invalid config"] + [f"  {k}: {m}" for k, m in validation_problems(exc)])
 
 
 def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[M] = EvaluateConfig) -> M:  # type: ignore[assignment]

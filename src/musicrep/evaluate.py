@@ -105,6 +105,14 @@ def _targets(task: Task, split: str) -> np.ndarray:
     return task.class_index(split) if task.kind == "pitch" else task.targets(split)
 
 
+def _task_metrics(task: Task) -> list[str] | None:
+    """The metrics task.yaml asks for (known ones only), or None for the task kind's defaults."""
+    from musicrep.metrics import METRICS
+
+    wanted = [m for m in task.spec.metrics if m in METRICS]
+    return wanted or None
+
+
 def _probe_vocabulary(task: Task) -> list[Any]:
     """What class id ``i`` means, for metrics that need labels (key strings, MIDI numbers)."""
     if task.kind == "key":
@@ -114,15 +122,18 @@ def _probe_vocabulary(task: Task) -> list[Any]:
     return list(task.vocabulary)
 
 
-def _split_arrays(task: Task, keys: list[str | None], store: Any, split: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Embeddings ``[n, L, H]`` and targets of one split, dropping items whose audio failed."""
+def _split_arrays(task: Task, keys: list[str | None], store: Any,
+                  split: str) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Embeddings ``[n, L, H]``, targets, number of failed items and group ids of one split (items whose
+    audio failed are dropped)."""
     mask = (task.items["split"] == split).to_numpy()
     idx = np.flatnonzero(mask)
     good = [i for i in idx if keys[i] is not None]
     targets = _targets(task, split)
     keep = np.isin(idx, good)
     x, _ = store.get([keys[i] for i in good])
-    return x, targets[keep], int(mask.sum() - len(good))
+    groups = task.items["group"].to_numpy()[idx][keep]
+    return x, targets[keep], int(mask.sum() - len(good)), groups
 
 
 ProbeRunner = Callable[..., list[dict[str, Any]]]
@@ -131,14 +142,15 @@ _LAYER_MODE: dict[str, int | str] = {"all": "all", "weighted": "weighted", "last
 
 def run_probe(*, kind: str, vocabulary: list[Any], probe: str, grid: str, layers: str, seed: int,
               layer_dims: list[int], n_bootstrap: int, train: tuple[np.ndarray, np.ndarray],
-              valid: tuple[np.ndarray, np.ndarray] | None, test: tuple[np.ndarray, np.ndarray]) -> list[dict[str, Any]]:
-    """Fit one probe (grid search, selection on valid or k-fold) and score test: rows for results.csv."""
+              valid: tuple[np.ndarray, np.ndarray] | None, test: tuple[np.ndarray, np.ndarray],
+              groups_train: np.ndarray | None = None, metrics: list[str] | None = None) -> list[dict[str, Any]]:
+    """Fit one probe (grid search, selection on valid or grouped k-fold) and score test: rows for results.csv."""
     from musicrep.probe import evaluate_probe
 
     xv, yv = valid if valid is not None else (None, None)
     rows = evaluate_probe(kind, train[0], train[1], xv, yv, test[0], test[1], layer_dims=layer_dims, probe=probe,
                           grid=grid, layer=_LAYER_MODE[layers], seeds=[seed], vocabulary=vocabulary,
-                          n_bootstrap=n_bootstrap)
+                          n_bootstrap=n_bootstrap, groups_train=groups_train, metrics=metrics)
     return [{"layer": r["layer"], "metric": r["metric"], "value": r["value"], "ci_low": r["ci_low"],
              "ci_high": r["ci_high"], "valid_value": r["valid_score"], "best_config": r["config"],
              "layer_weights": r.get("layer_weights", "")} for r in rows]
@@ -207,7 +219,7 @@ def evaluate(
                     kind=task.kind, vocabulary=_probe_vocabulary(task), probe=probe, grid=cfg.grid, layers=cfg.layers,
                     seed=seed, layer_dims=layer_dims, n_bootstrap=cfg.bootstrap,
                     train=data["train"][:2], valid=data["valid"][:2] if len(data["valid"][1]) else None,
-                    test=data["test"][:2],
+                    test=data["test"][:2], groups_train=data["train"][3], metrics=_task_metrics(task),
                 )
                 new = pd.DataFrame([{
                     "representation": label, "rep_id": rep_id, "budget_minutes": rc.budget_minutes,

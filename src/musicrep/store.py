@@ -33,16 +33,14 @@ from typing import Any
 
 import numpy as np
 
+from musicrep.util import sha256_file
+
 __all__ = ["EmbeddingStore", "Shard", "content_hash", "shard_name"]
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
     """SHA-256 (first 24 hex digits) of a file's bytes: the audio's identity in the store."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:24]
+    return sha256_file(path)[:24]
 
 
 def shard_name(keys: Iterable[str]) -> str:

@@ -1,6 +1,6 @@
 """Small shared helpers with no heavy imports.
 
-Takes file paths; gives their content hashes. Why one module: the weights checksum
+Takes file paths and validation errors; gives content hashes and readable messages. Why one module: the weights checksum
 (:func:`musicrep.models.base.file_checksum`), the pool's source/rendered-file hashes
 (:func:`musicrep.data.pool.sha256_file`) and the store's audio identity must hash files the same
 way, so they call one function instead of keeping three copies of the loop in step.
@@ -10,11 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Any
 
-__all__ = ["sha256_file"]
+__all__ = ["sha256_file", "validation_problems"]
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Full hex SHA-256 of a file's bytes, streamed (bounded memory whatever the file size)."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def validation_problems(exc: Any) -> list[tuple[str, str]]:
+    """``(dotted.key, message)`` for each error of a pydantic ``ValidationError``.
+
+    Why shared: configs and task specs both promise that a bad file names the offending key, in the same
+    words ("unknown key" for a typo rather than pydantic's "Extra inputs are not permitted").
+    """
+    out = []
+    for e in exc.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key (not a setting here; check the spelling)" if e["type"] == "extra_forbidden" else e["msg"]
+        out.append((key, msg))
+    return out

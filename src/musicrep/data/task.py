@@ -44,6 +44,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from musicrep.util import validation_problems
+
 __all__ = [
     "COLUMNS",
     "KEY_VOCABULARY",
@@ -357,11 +359,7 @@ def _split_labels(label: str) -> list[str]:
 
 
 def _pydantic_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        key = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        parts.append(f"key {key!r}: {err['msg']}")
-    return "; ".join(parts)
+    return "; ".join(f"key {k!r}: {m}" for k, m in validation_problems(exc))
 
 
 def _read_spec(root: Path) -> TaskSpec:
