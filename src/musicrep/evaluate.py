@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from rich.markup import escape
 
 from musicrep.config import EvaluateConfig, RepresentationConfig
 from musicrep.data.task import KEY_VOCABULARY, Task
@@ -231,7 +232,7 @@ def evaluate(
                 } for r in rows], columns=RESULT_COLUMNS)
                 results = pd.concat([results, new], ignore_index=True) if len(results) else new
                 _write_csv_atomic(results, results_path)
-                say(f"  {_best_line(new)}  [{probe}, seed {seed}, {time.perf_counter() - t1:.1f} s]")
+                say(escape(f"  {_best_line(new)}  [{probe}, seed {seed}, {time.perf_counter() - t1:.1f} s]"))
     if error_rows:  # merged with earlier runs' records, so no representation's failures are lost
         errors_path = out / "errors.csv"
         old = pd.read_csv(errors_path, dtype=str) if errors_path.exists() else pd.DataFrame()
