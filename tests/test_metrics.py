@@ -98,7 +98,8 @@ def test_pitch_and_chroma_accuracy_vs_mir_eval():
 
 
 def test_registry_and_task_kinds():
-    assert set(M.METRICS) == {"map", "roc_auc", "accuracy", "mirex", "r2", "pitch_accuracy", "chroma_accuracy"}
+    assert set(M.METRICS) == {"map", "roc_auc", "accuracy", "mirex", "r2", "pitch_accuracy", "chroma_accuracy",
+                              "tempo_acc1", "tempo_acc2"}
     assert M.TASK_METRICS["multilabel"] == ["map", "roc_auc"]
     assert M.TASK_METRICS["key"] == ["mirex", "accuracy"]
     assert M.primary_metric("pitch").name == "pitch_accuracy"
@@ -173,3 +174,12 @@ def test_vectorised_bootstrap_equals_sklearn_per_resample(name: str, ties: bool)
     fast = m.resampled(y, s, idx)
     slow = np.array([m.fn(y[i], s[i]) for i in idx])
     np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-12)
+
+
+def test_tempo_accuracies_by_hand() -> None:
+    ref = np.array([100.0, 100.0, 100.0, 120.0, 90.0])
+    est = np.array([103.9, 104.1, 200.0, 40.0, 42.0])  # in 4 %, just out, double, a third, not half (45±1.8)
+    assert M.tempo_acc1(ref, est) == pytest.approx(1 / 5)
+    assert M.tempo_acc2(ref, est) == pytest.approx(3 / 5)
+    lo, hi = M.bootstrap_ci("tempo_acc2", ref, est, n=300)
+    assert 0.0 <= lo <= 0.6 <= hi <= 1.0

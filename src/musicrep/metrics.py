@@ -32,6 +32,7 @@ from musicrep.data.task import KEY_VOCABULARY  # plain constants + pandas/yaml/p
 
 __all__ = [
     "KEYS", "key_name", "map", "roc_auc", "accuracy", "mirex", "r2", "pitch_accuracy", "chroma_accuracy",
+    "tempo_acc1", "tempo_acc2",
     "Metric", "METRICS", "TASK_METRICS", "primary_metric", "get_metric", "bootstrap_ci",
 ]
 
@@ -137,6 +138,30 @@ def chroma_accuracy(y_true: Sequence, y_pred: Sequence) -> float:
                                     np.asarray(y_pred, dtype=np.int64) % 12))
 
 
+#: Relative tolerance of the tempo accuracies (the MIREX tempo convention).
+TEMPO_TOLERANCE = 0.04
+_TEMPO_FACTORS = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
+
+
+def _tempo_items(y_true: Sequence, y_pred: Sequence, factors: Sequence[float]) -> np.ndarray:
+    ref = np.asarray(y_true, dtype=float).reshape(-1)
+    est = np.asarray(y_pred, dtype=float).reshape(-1)
+    ok = np.zeros(len(ref), dtype=bool)
+    for f in factors:
+        ok |= np.abs(est - f * ref) <= TEMPO_TOLERANCE * f * ref
+    return ok.astype(float)
+
+
+def tempo_acc1(y_true: Sequence, y_pred: Sequence) -> float:
+    """Fraction of tempi (BPM) within 4 % of the reference."""
+    return float(_tempo_items(y_true, y_pred, (1.0,)).mean())
+
+
+def tempo_acc2(y_true: Sequence, y_pred: Sequence) -> float:
+    """Octave-tolerant tempo accuracy: within 4 % of the reference × 1, 2, 1/2, 3 or 1/3."""
+    return float(_tempo_items(y_true, y_pred, _TEMPO_FACTORS).mean())
+
+
 def _match_items(y_true: Sequence, y_pred: Sequence) -> np.ndarray:
     return (np.asarray(y_true) == np.asarray(y_pred)).astype(float)
 
@@ -224,6 +249,8 @@ METRICS: dict[str, Metric] = {
         Metric("accuracy", accuracy, "labels", _match_items),
         Metric("mirex", mirex, "labels", _mirex_items),
         Metric("r2", r2, "values"),
+        Metric("tempo_acc1", tempo_acc1, "values", lambda t, p: _tempo_items(t, p, (1.0,))),
+        Metric("tempo_acc2", tempo_acc2, "values", lambda t, p: _tempo_items(t, p, _TEMPO_FACTORS)),
         Metric("pitch_accuracy", pitch_accuracy, "labels",
                lambda t, p: _match_items(np.asarray(t, dtype=np.int64), np.asarray(p, dtype=np.int64))),
         Metric("chroma_accuracy", chroma_accuracy, "labels",

@@ -734,9 +734,9 @@ def render_tempo(out: Path, opts: RenderOptions) -> list[RenderReport]:
     t0 = time.perf_counter()
     size = _size(opts, TEMPO_CLIP, None)
     rng = np.random.default_rng(opts.seed)
-    spec = dict(name="tempo", kind="regression", vocabulary=[], metrics=["r2"],
-                description="Tempo in BPM of the quarter-note beat of a 20 s chorale excerpt (steady tempo). "
-                            "Also score tempo accuracy within 4 % and octave-tolerant (×2, ×1/2, ×3, ×1/3).",
+    spec = dict(name="tempo", kind="regression", vocabulary=[], metrics=["r2", "tempo_acc1", "tempo_acc2"],
+                description="Tempo in BPM of the quarter-note beat of a 20 s chorale excerpt (steady tempo), "
+                            "scored by r², accuracy within 4 % and octave-tolerant accuracy (×2, ×1/2, ×3, ×1/3).",
                 provenance={"source": "music21 Bach chorales re-timed, piano or harpsichord; split by chorale",
                             "beat": "quarter note", "tempo_range_bpm": list(TEMPO_RANGE)})
     with _Runner(opts) as runner:
