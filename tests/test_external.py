@@ -215,6 +215,7 @@ def test_musicfm_conformer_matches_transformers(tmp_path) -> None:
         hidden_size=t["hidden_size"], num_hidden_layers=t["num_hidden_layers"],
         num_attention_heads=t["num_attention_heads"], intermediate_size=t["intermediate_size"],
         conv_depthwise_kernel_size=t["conv_depthwise_kernel_size"], position_embeddings_type="rotary",
+        hidden_act="swish",
         hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, conformer_conv_dropout=0.0, layerdrop=0.0)
     hc._attn_implementation = "eager"
     torch.manual_seed(0)

@@ -410,6 +410,8 @@ class MusicFMConfig(BaseModel):
     conv_depthwise_kernel_size: int = 31
     rotary_embedding_base: float = 10_000.0
     layer_norm_eps: float = 1e-5
+    hidden_act: Literal["swish", "gelu"] = Field("swish", description="conformer activation (feed-forward and "
+                                                 "conv module); the rope-large conformer config says swish")
     mel_mean: float | None = Field(None, description="dataset mean of the dB mel (MusicFM's *_stats.json)")
     mel_std: float | None = Field(None, description="dataset std of the dB mel")
 
@@ -475,14 +477,18 @@ class _ConvSubsampling(nn.Module):
         return self.linear(y.permute(0, 3, 1, 2).reshape(b, t, ch * f))
 
 
+_ACTIVATIONS = {"swish": F.silu, "gelu": F.gelu}
+
+
 class _ConformerFF(nn.Module):
     def __init__(self, c: MusicFMConfig) -> None:
         super().__init__()
         self.intermediate_dense = nn.Linear(c.hidden_size, c.intermediate_size)
         self.output_dense = nn.Linear(c.intermediate_size, c.hidden_size)
+        self.act = _ACTIVATIONS[c.hidden_act]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.output_dense(F.gelu(self.intermediate_dense(x)))
+        return self.output_dense(self.act(self.intermediate_dense(x)))
 
 
 class _RotaryAttention(nn.Module):
@@ -517,10 +523,11 @@ class _ConvModule(nn.Module):
         self.depthwise_conv = nn.Conv1d(d, d, k, padding=(k - 1) // 2, groups=d, bias=False)
         self.batch_norm = nn.BatchNorm1d(d)
         self.pointwise_conv2 = nn.Conv1d(d, d, 1, bias=False)
+        self.act = _ACTIVATIONS[c.hidden_act]
 
     def forward(self, x: Tensor) -> Tensor:
         y = F.glu(self.pointwise_conv1(self.layer_norm(x).transpose(1, 2)), dim=1)
-        y = self.pointwise_conv2(F.gelu(self.batch_norm(self.depthwise_conv(y))))
+        y = self.pointwise_conv2(self.act(self.batch_norm(self.depthwise_conv(y))))
         return y.transpose(1, 2)
 
 
