@@ -43,7 +43,7 @@ def preset(name: str = "demo") -> dict:
 #: Offline pretrained models and the demo tasks they are evaluated on (slow ones only where they make
 #: sense, so the whole demo stays under 10 minutes). Any other available pretrained model runs on all.
 PRETRAINED: dict[str, dict] = {
-    "crepe": {"config": {"capacity": "tiny", "hop": 800}, "tasks": ["pitch", "instrument"]},
+    "crepe": {"config": {"capacity": "tiny", "hop": 800}, "label": "crepe-tiny", "tasks": ["pitch", "instrument"]},
     "basic-pitch": {"tasks": ["pitch", "instrument"]},
     "madmom-key": {"tasks": ["key"]},
     "madmom-chroma": {"tasks": ["key"]},
