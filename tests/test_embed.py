@@ -199,3 +199,16 @@ def test_ray_executor_gives_the_same_store_as_local(tmp_path: Path) -> None:
     assert sorted(f.name for f in remote.store.shard_files()) == sorted(f.name for f in local.store.shard_files())
     keys = [k for k in local.keys if k]
     np.testing.assert_allclose(remote.store.get(keys)[0], local.store.get(keys)[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["vgg", "nfnet"])
+def test_channels_last_inference_changes_neither_numbers_nor_id(name: str) -> None:
+    from musicrep.embed import _prepare
+    from musicrep.models import get
+
+    x = torch.randn(2, 3 * SR) * 0.1
+    plain = get(name, size="small", seed=0).eval()
+    fast = _prepare(get(name, size="small", seed=0))
+    assert fast.prefers_channels_last and fast.id == plain.id
+    with torch.inference_mode():
+        torch.testing.assert_close(fast.embed(x), plain.embed(x), rtol=1e-5, atol=1e-5)

@@ -138,6 +138,16 @@ def plan_shards(keys: Sequence[str], shard_size: int) -> list[list[str]]:
     return [uniq[i : i + shard_size] for i in range(0, len(uniq), shard_size)]
 
 
+def _prepare(model: Representation) -> Representation:
+    """Inference settings: eval mode, and channels-last weights for encoders that prefer them (oneDNN's
+    NHWC convolutions and pools; the weights checksum is layout-independent, so the id is unchanged)."""
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+        if model.prefers_channels_last:
+            model.to(memory_format=torch.channels_last)
+    return model
+
+
 def _embed_batch(rep: Representation, windows: list[np.ndarray]) -> np.ndarray:
     """``[n, samples]`` windows → per-window frame means ``[n, L, H]``."""
     x = torch.from_numpy(np.stack(windows))
@@ -290,8 +300,7 @@ def _run_local(model: Representation, store: EmbeddingStore, files: dict[str, st
                window: WindowConfig, batch_size: int, progress: bool, result: ExtractResult) -> None:
     from tqdm.auto import tqdm
 
-    if isinstance(model, torch.nn.Module):
-        model.eval()
+    _prepare(model)
     total = sum(len(s) for s in todo)
     with tqdm(total=total, desc=f"embed {model.name}", unit="file", disable=not progress, leave=False) as bar:
         for keys in todo:
@@ -309,9 +318,7 @@ def _ray_shard(spec_json: str, store_root: str, rep_id: str, window_json: str, f
     torch.set_num_threads(1)
     spec = RepSpec.model_validate_json(spec_json)
     window = WindowConfig.model_validate_json(window_json)
-    model = spec.build()
-    if isinstance(model, torch.nn.Module):
-        model.eval()
+    model = _prepare(spec.build())
     if model.id != rep_id:
         raise RuntimeError(f"worker built {model.id}, driver expected {rep_id}: representation is not deterministic")
     store = EmbeddingStore(store_root, rep_id, window.key(model.sample_rate))

@@ -114,6 +114,8 @@ class Representation(ABC):
     """
 
     name: str = "representation"
+    #: a torch encoder whose 2-D convolutions run faster in channels-last (NHWC) memory layout
+    prefers_channels_last: bool = False
     sample_rate: int = 16_000
     frame_rate: float = 100.0
     layer_names: list[str]

@@ -147,6 +147,8 @@ class NFNet(Encoder):
     """SF-NFNet-F0 (see module docstring)."""
 
     name = "nfnet"
+    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see embed._prepare
+    prefers_channels_last = True
     Config = NFNetConfig
     sizes = {
         "small": {"stem_channels": [8, 16, 16, 32], "widths": [32, 64, 128, 128], "depths": [1, 1, 1, 1],

@@ -28,6 +28,8 @@ class VGG(Encoder):
     """VGG-style CNN encoder (see module docstring)."""
 
     name = "vgg"
+    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see embed._prepare
+    prefers_channels_last = True
     Config = VGGConfig
     sizes = {
         "small": {"channels": [16, 32, 64, 64, 128], "time_pools": 5},
