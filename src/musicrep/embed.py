@@ -22,7 +22,6 @@ store; ``ray:ADDRESS`` joins an existing cluster).
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from musicrep.models import register
-from musicrep.models.base import Representation, WeightsError, align_layers, file_checksum, state_checksum
+from musicrep.models.base import Representation, TorchEncoder, WeightsError, align_layers, file_checksum, state_checksum
 from musicrep.models.common import seeded
 
 __all__ = ["MERTConfig", "MERT", "MusicFMConfig", "MusicFM", "TorchModuleRep", "read_state_dict", "MERT_PRESETS",
@@ -80,6 +80,20 @@ def _resolve(path: str | Path | None, names: tuple[str, ...], what: str, arg: st
 
 
 # ------------------------------------------------------------------------------------------------- MERT
+
+
+class HiddenStatesEncoder(TorchEncoder):
+    """A released transformer-style model: every layer has one width and frame rate (its
+    ``hidden_states``), so :meth:`embed` stacks them as they are, and the settings are a pydantic
+    ``self.cfg``. Subclasses implement ``forward_layers``; ``TorchEncoder`` gives the rest."""
+
+    cfg: BaseModel
+
+    def embed(self, audio: Tensor) -> Tensor:
+        return torch.stack(self.forward_layers(audio), dim=1)
+
+    def config(self) -> dict[str, Any]:
+        return self.cfg.model_dump()
 
 
 class MERTConfig(BaseModel):
@@ -299,7 +313,7 @@ def _mert_available() -> tuple[bool, str]:
     return True, ""  # pure torch; weights are checked (and named) when built
 
 
-class MERT(nn.Module, Representation):
+class MERT(HiddenStatesEncoder):
     """MERT (Li et al. 2023) / HuBERT-style encoder from local weights; layers = the L+1 hidden states.
 
     Layer 0 is the transformer input (after the positional conv), layer i the output of block i, as in
@@ -360,24 +374,6 @@ class MERT(nn.Module, Representation):
             x = (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-7)
         return self.encoder(self.feature_projection(self.feature_extractor(x)))
 
-    def forward(self, audio: Tensor) -> Tensor:  # type: ignore[override]
-        return self.forward_layers(audio)[-1]
-
-    def embed(self, audio: Tensor) -> Tensor:
-        return torch.stack(self.forward_layers(audio), dim=1)
-
-    def config(self) -> dict[str, Any]:
-        return self.cfg.model_dump()
-
-    def weights_checksum(self) -> str:
-        return state_checksum(self)
-
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return nn.Module.__call__(self, *args, **kwargs)
 
 
 @register("mert", "external", "MERT/HuBERT-style encoder from local safetensors (weights=DIR|FILE; size=95m|330m|tiny)",
@@ -573,7 +569,7 @@ _MUSICFM_IGNORED = ("quantizer_", "linear.", "cls_token", "conformer.pos_conv_em
 _MUSICFM_STATS = ("msd_stats.json", "fma_stats.json", "stats.json")
 
 
-class MusicFM(nn.Module, Representation):
+class MusicFM(HiddenStatesEncoder):
     """MusicFM-25Hz from local weights; layers = conformer input, each block's output, final LayerNorm.
 
     Weights: a state dict with MusicFM's key names (``conv.conv.0.conv1.weight``, ``conformer.layers.3.
@@ -637,24 +633,6 @@ class MusicFM(nn.Module, Representation):
         mel = (mel - self.cfg.mel_mean) / self.cfg.mel_std
         return self.conformer(self.conv(mel))
 
-    def forward(self, audio: Tensor) -> Tensor:  # type: ignore[override]
-        return self.forward_layers(audio)[-1]
-
-    def embed(self, audio: Tensor) -> Tensor:
-        return torch.stack(self.forward_layers(audio), dim=1)
-
-    def config(self) -> dict[str, Any]:
-        return self.cfg.model_dump()
-
-    def weights_checksum(self) -> str:
-        return state_checksum(self)
-
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return nn.Module.__call__(self, *args, **kwargs)
 
 
 @register("musicfm", "external", "MusicFM-25Hz conformer from local weights (weights=DIR|FILE + *_stats.json)")

@@ -34,9 +34,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from musicrep.models import register
-from musicrep.models.base import Representation, WeightsError, file_checksum, state_checksum
+from musicrep.models.base import Representation, WeightsError, file_checksum
 from musicrep.models.common import seeded
-from musicrep.models.external import _ConvSubsampling, _resolve, _RotaryAttention, read_state_dict
+from musicrep.models.external import HiddenStatesEncoder, _ConvSubsampling, _resolve, _RotaryAttention, read_state_dict
 
 __all__ = ["MuQConfig", "MuQ", "MUQ_PRESETS", "WEIGHT_FILES"]
 
@@ -229,7 +229,7 @@ def _normalise_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-class MuQ(nn.Module, Representation):
+class MuQ(HiddenStatesEncoder):
     """MuQ encoder from local weights; layers = MuQ's ``hidden_states`` (``encoder_depth + 1`` of them).
 
     ``weights``: the release folder (``model.safetensors`` or ``pytorch_model.bin`` + ``config.json``) or the
@@ -326,24 +326,6 @@ class MuQ(nn.Module, Representation):
     def forward_layers(self, audio: Tensor) -> list[Tensor]:
         return self.conformer(self.conv(self.mel(audio)))
 
-    def forward(self, audio: Tensor) -> Tensor:  # type: ignore[override]
-        return self.forward_layers(audio)[-1]
-
-    def embed(self, audio: Tensor) -> Tensor:
-        return torch.stack(self.forward_layers(audio), dim=1)
-
-    def config(self) -> dict[str, Any]:
-        return self.cfg.model_dump()
-
-    def weights_checksum(self) -> str:
-        return state_checksum(self)
-
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return nn.Module.__call__(self, *args, **kwargs)
 
 
 def _muq_available() -> tuple[bool, str]:
