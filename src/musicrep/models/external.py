@@ -406,7 +406,7 @@ class MusicFMConfig(BaseModel):
     conv_depthwise_kernel_size: int = 31
     rotary_embedding_base: float = 10_000.0
     layer_norm_eps: float = 1e-5
-    hidden_act: Literal["swish", "gelu"] = Field("swish", description="conformer activation (feed-forward and "
+    hidden_act: Literal["swish", "silu", "gelu", "relu"] = Field("swish", description="conformer activation (feed-forward and "
                                                  "conv module); the rope-large conformer config says swish")
     mel_mean: float | None = Field(None, description="dataset mean of the dB mel (MusicFM's *_stats.json)")
     mel_std: float | None = Field(None, description="dataset std of the dB mel")
@@ -473,7 +473,7 @@ class _ConvSubsampling(nn.Module):
         return self.linear(y.permute(0, 3, 1, 2).reshape(b, t, ch * f))
 
 
-_ACTIVATIONS = {"swish": F.silu, "gelu": F.gelu}
+_ACTIVATIONS = {"swish": F.silu, "silu": F.silu, "gelu": F.gelu, "relu": F.relu}
 
 
 class _ConformerFF(nn.Module):

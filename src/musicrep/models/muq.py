@@ -31,19 +31,23 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from musicrep.models import register
 from musicrep.models.base import Representation, WeightsError, file_checksum
 from musicrep.models.common import seeded
-from musicrep.models.external import HiddenStatesEncoder, _ConvSubsampling, _resolve, _RotaryAttention, read_state_dict
+from musicrep.models.external import (
+    HiddenStatesEncoder,
+    _ConformerLayer,
+    _ConvSubsampling,
+    _resolve,
+    read_state_dict,
+)
 
 __all__ = ["MuQConfig", "MuQ", "MUQ_PRESETS", "WEIGHT_FILES"]
 
 #: File names looked for inside ``weights=DIR`` (the Hub release has both; they hold the same tensors).
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
-_ACTIVATIONS = {"swish": F.silu, "silu": F.silu, "gelu": F.gelu, "relu": F.relu}
 
 
 class MuQConfig(BaseModel):
@@ -131,67 +135,20 @@ class _DBMel(nn.Module):
         return 10.0 * torch.log10(mel.clamp_min(1e-10))
 
 
-class _FeedForward(nn.Module):
-    def __init__(self, c: MuQConfig) -> None:
-        super().__init__()
-        self.intermediate_dense = nn.Linear(c.encoder_dim, c.intermediate_size)
-        self.output_dense = nn.Linear(c.intermediate_size, c.encoder_dim)
-        self.act = _ACTIVATIONS[c.hidden_act]
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.output_dense(self.act(self.intermediate_dense(x)))
-
-
-class _ConvModule(nn.Module):
-    """LayerNorm → pointwise conv + GLU → depthwise conv → BatchNorm → activation → pointwise conv."""
-
-    def __init__(self, c: MuQConfig) -> None:
-        super().__init__()
-        d, k = c.encoder_dim, c.conv_depthwise_kernel_size
-        if k % 2 == 0:
-            raise ValueError(f"muq: conv_depthwise_kernel_size must be odd ('same' padding), got {k}")
-        self.layer_norm = nn.LayerNorm(d)
-        self.pointwise_conv1 = nn.Conv1d(d, 2 * d, 1, bias=False)
-        self.depthwise_conv = nn.Conv1d(d, d, k, padding=(k - 1) // 2, groups=d, bias=False)
-        self.batch_norm = nn.BatchNorm1d(d)
-        self.pointwise_conv2 = nn.Conv1d(d, d, 1, bias=False)
-        self.act = _ACTIVATIONS[c.hidden_act]
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = F.glu(self.pointwise_conv1(self.layer_norm(x).transpose(1, 2)), dim=1)
-        y = self.pointwise_conv2(self.act(self.batch_norm(self.depthwise_conv(y))))
-        return y.transpose(1, 2)
-
-
-class _ConformerLayer(nn.Module):
-    """Macaron conformer block: ½FFN, rotary self-attention, conv module, ½FFN, final LayerNorm."""
-
-    def __init__(self, c: MuQConfig, attn_cfg: SimpleNamespace) -> None:
-        super().__init__()
-        d = c.encoder_dim
-        self.ffn1_layer_norm, self.ffn1 = nn.LayerNorm(d), _FeedForward(c)
-        self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.self_attn = _RotaryAttention(attn_cfg)  # type: ignore[arg-type]
-        self.conv_module = _ConvModule(c)
-        self.ffn2_layer_norm, self.ffn2 = nn.LayerNorm(d), _FeedForward(c)
-        self.final_layer_norm = nn.LayerNorm(d)
-
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        x = x + 0.5 * self.ffn1(self.ffn1_layer_norm(x))
-        x = x + self.self_attn(self.self_attn_layer_norm(x), cos, sin)
-        x = x + self.conv_module(x)
-        x = x + 0.5 * self.ffn2(self.ffn2_layer_norm(x))
-        return self.final_layer_norm(x)
-
-
 class _Conformer(nn.Module):
     def __init__(self, c: MuQConfig) -> None:
         super().__init__()
         if c.encoder_dim % c.num_attention_heads:
             raise ValueError(f"muq: encoder_dim {c.encoder_dim} is not divisible by {c.num_attention_heads} heads")
-        attn_cfg = SimpleNamespace(hidden_size=c.encoder_dim, num_attention_heads=c.num_attention_heads)
+        if c.conv_depthwise_kernel_size % 2 == 0:
+            raise ValueError(f"muq: conv_depthwise_kernel_size must be odd ('same' padding), got "
+                             f"{c.conv_depthwise_kernel_size}")
+        # MusicFM's conformer block has the same maths and parameter names; only the field names differ
+        block_cfg = SimpleNamespace(hidden_size=c.encoder_dim, num_attention_heads=c.num_attention_heads,
+                                    intermediate_size=c.intermediate_size, hidden_act=c.hidden_act,
+                                    conv_depthwise_kernel_size=c.conv_depthwise_kernel_size)
         self.layer_norm = nn.LayerNorm(c.encoder_dim, eps=c.layer_norm_eps)
-        self.layers = nn.ModuleList(_ConformerLayer(c, attn_cfg) for _ in range(c.encoder_depth))
+        self.layers = nn.ModuleList(_ConformerLayer(block_cfg) for _ in range(c.encoder_depth))  # type: ignore[arg-type]
         head = c.encoder_dim // c.num_attention_heads
         self.inv_freq = 1.0 / (c.rotary_embedding_base ** (torch.arange(0, head, 2).float() / head))
 
