@@ -163,3 +163,13 @@ def test_weighted_layers_skip_untrained_probes(tmp_path: Path) -> None:
     assert set(res["probe"]) == {"linear"} and set(res["layer"]) == {"weighted"}
     weights = json.loads(res["layer_weights"].iloc[0])
     assert weights[0] > weights[1]  # the informative band layer outweighs the noise layer
+
+
+def test_results_from_an_older_table_are_kept_and_recomputed(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "task")
+    res = evaluate(load_config(config(tmp_path, task)), progress=False)
+    old = res.drop(columns=["unit_key", "selection"])
+    old.to_csv(tmp_path / "out" / "results.csv", index=False)
+    again = evaluate(load_config(config(tmp_path, task)), progress=False)
+    assert len(again) == 2 * len(res)  # the old rows stay, the unit is recomputed with its key
+    assert again["unit_key"].notna().sum() == len(res)

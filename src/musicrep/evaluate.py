@@ -87,8 +87,10 @@ def _write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
 def _read_results(path: Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    df = pd.read_csv(path, dtype={"representation": str, "task": str, "probe": str, "layer": str})
-    return df
+    df = pd.read_csv(path, dtype={"representation": str, "task": str, "probe": str, "layer": str, "unit_key": str})
+    # a table written by an older musicrep lacks newer columns: keep its rows (they never match a unit key,
+    # so their units are recomputed) and add the columns empty
+    return df.reindex(columns=RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS])
 
 
 def _task_window(task: Task, default: WindowConfig) -> WindowConfig:
