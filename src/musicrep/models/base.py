@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from musicrep.util import sha256_file
 
-__all__ = ["Representation", "TorchEncoder", "align_layers", "state_checksum", "load_weights", "WeightsError"]
+__all__ = ["Representation", "TorchEncoder", "align_layers", "state_checksum", "load_state", "load_weights",
+           "WeightsError"]
 
 
 class WeightsError(FileNotFoundError):
@@ -80,10 +81,18 @@ def load_weights(module: nn.Module, path: str | Path, sha256: str | None = None,
             state = state.get("state_dict", state) if isinstance(state, dict) else state
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad weights file
         raise WeightsError(f"{p}: cannot read weights ({exc})") from None
+    return load_state(module, state, p, strict=strict)
+
+
+def load_state(module: nn.Module, state: dict[str, Any], path: str | Path, what: str = "this architecture",
+               strict: bool = True) -> nn.Module:
+    """``module.load_state_dict(state)``, with a mismatch reported as a :class:`WeightsError` that names
+    the file, what it was loaded into, and torch's first two lines (the missing / unexpected keys)."""
     try:
         module.load_state_dict(state, strict=strict)
     except RuntimeError as exc:
-        raise WeightsError(f"{p}: weights do not fit this architecture ({str(exc).splitlines()[0]})") from None
+        lines = str(exc).splitlines()
+        raise WeightsError(f"{path}: weights do not fit {what} ({': '.join(x.strip() for x in lines[:2])})") from None
     return module
 
 

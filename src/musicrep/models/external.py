@@ -35,7 +35,15 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from musicrep.models import register
-from musicrep.models.base import Representation, TorchEncoder, WeightsError, align_layers, file_checksum, state_checksum
+from musicrep.models.base import (
+    Representation,
+    TorchEncoder,
+    WeightsError,
+    align_layers,
+    file_checksum,
+    load_state,
+    state_checksum,
+)
 from musicrep.models.common import seeded
 
 __all__ = ["MERTConfig", "MERT", "MusicFMConfig", "MusicFM", "TorchModuleRep", "read_state_dict", "MERT_PRESETS",
@@ -354,11 +362,7 @@ class MERT(HiddenStatesEncoder):
             if sha256 is not None and file_checksum(path) != sha256:
                 raise WeightsError(f"{path}: checksum mismatch (expected {sha256[:16]}…)")
             state = _normalise_keys(read_state_dict(path))
-            try:
-                self.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                raise WeightsError(f"{path}: weights do not fit MERT config {self.cfg.model_dump()} "
-                                   f"({str(exc).splitlines()[0]}: {str(exc).splitlines()[1:2]})") from None
+            load_state(self, state, path, f"MERT config {self.cfg.model_dump()}")
         self.eval()
 
     def n_frames(self, n_samples: int) -> int:
@@ -617,11 +621,7 @@ class MusicFM(HiddenStatesEncoder):
             own = self.preprocessor_melspec_2048.state_dict(prefix="preprocessor_melspec_2048.")
             for k, v in own.items():  # the checkpoint's window / filterbank when it has them, else ours
                 state.setdefault(k, v)
-            try:
-                self.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                raise WeightsError(f"{path}: weights do not fit MusicFM config {self.cfg.model_dump()} "
-                                   f"({str(exc).splitlines()[0]}: {str(exc).splitlines()[1:2]})") from None
+            load_state(self, state, path, f"MusicFM config {self.cfg.model_dump()}")
         self.eval()
 
     def n_frames(self, n_samples: int) -> int:
@@ -720,10 +720,7 @@ def _torch_module(module: str | None = None, init: dict[str, Any] | None = None,
     net: nn.Module = cls(**(init or {}))
     if weights is not None:
         p = _resolve(weights, ("model.safetensors", "model.pt"), "torch-module")
-        try:
-            net.load_state_dict(read_state_dict(p), strict=strict)
-        except RuntimeError as exc:
-            raise WeightsError(f"{p}: weights do not fit {module} ({str(exc).splitlines()[0]})") from None
+        load_state(net, read_state_dict(p), p, module, strict=strict)
     rep = TorchModuleRep(net, sample_rate, frame_rate, source=module, layer_names=layer_names)
     rep.name = "torch-module"
     return rep
