@@ -11,11 +11,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from musicrep.embed import WindowConfig
-from musicrep.util import validation_problems
+from musicrep.util import read_yaml_mapping, validation_problems
 
 __all__ = ["ConfigError", "RepresentationConfig", "EvaluateConfig", "load_config"]
 
@@ -136,12 +135,7 @@ def load_config(source: str | os.PathLike[str] | dict[str, Any], model: type[M] 
         name = str(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        data = read_yaml_mapping(path, ConfigError, "settings")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

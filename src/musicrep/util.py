@@ -12,7 +12,7 @@ import hashlib
 import os
 from typing import Any
 
-__all__ = ["sha256_file", "validation_problems"]
+__all__ = ["read_yaml_mapping", "sha256_file", "validation_problems"]
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -33,3 +33,22 @@ def validation_problems(exc: Any) -> list[tuple[str, str]]:
         msg = "unknown key (not a setting here; check the spelling)" if e["type"] == "extra_forbidden" else e["msg"]
         out.append((key, msg))
     return out
+
+
+def read_yaml_mapping(path: str | os.PathLike[str], error: type[Exception], what: str) -> dict[str, Any]:
+    """Parse a YAML file that must hold a mapping; raise ``error`` naming the file for anything else.
+
+    ``what`` completes the message for a non-mapping (e.g. "settings", "keys (name, kind, …)").
+    """
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected a mapping of {what} at the top level")
+    return data

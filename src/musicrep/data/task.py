@@ -44,7 +44,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from musicrep.util import validation_problems
+from musicrep.util import read_yaml_mapping, validation_problems
 
 __all__ = [
     "COLUMNS",
@@ -368,12 +368,7 @@ def _read_spec(root: Path) -> TaskSpec:
         raise TaskError(f"{root}: task folder does not exist")
     if not path.is_file():
         raise TaskError(f"{path}: missing; a task folder needs task.yaml and items.csv")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise TaskError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise TaskError(f"{path}: must be a mapping of keys (name, kind, vocabulary, …)")
+    data = read_yaml_mapping(path, TaskError, "keys (name, kind, vocabulary, …)")
     try:
         return TaskSpec.model_validate(data)
     except ValidationError as exc:
