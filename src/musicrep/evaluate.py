@@ -125,18 +125,21 @@ def _probe_vocabulary(task: Task) -> list[Any]:
     return list(task.vocabulary)
 
 
-def _split_arrays(task: Task, keys: list[str | None], store: Any,
-                  split: str) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """Embeddings ``[n, L, H]``, targets, number of failed items and group ids of one split (items whose
-    audio failed are dropped)."""
-    mask = (task.items["split"] == split).to_numpy()
-    idx = np.flatnonzero(mask)
-    good = [i for i in idx if keys[i] is not None]
-    targets = _targets(task, split)
-    keep = np.isin(idx, good)
-    x, _ = store.get([keys[i] for i in good])
-    groups = task.items["group"].to_numpy()[idx][keep]
-    return x, targets[keep], int(mask.sum() - len(good)), groups
+def _split_arrays(task: Task, keys: list[str | None],
+                  store: Any) -> dict[str, tuple[np.ndarray, np.ndarray, int, np.ndarray]]:
+    """Per split: embeddings ``[n, L, H]``, targets, number of failed items and group ids (items whose
+    audio failed are dropped). The store is read once for the whole task, not once per split."""
+    good = [i for i, k in enumerate(keys) if k is not None]
+    x_all, _ = store.get([keys[i] for i in good])
+    row = {i: j for j, i in enumerate(good)}
+    out = {}
+    for split in ("train", "valid", "test"):
+        idx = np.flatnonzero((task.items["split"] == split).to_numpy())
+        keep = np.array([keys[i] is not None for i in idx], dtype=bool)
+        x = x_all[[row[i] for i in idx[keep]]] if keep.any() else x_all[:0]
+        groups = task.items["group"].to_numpy()[idx][keep]
+        out[split] = (x, _targets(task, split)[keep], int((~keep).sum()), groups)
+    return out
 
 
 ProbeRunner = Callable[..., list[dict[str, Any]]]
@@ -207,7 +210,7 @@ def evaluate(
                 error_rows.append({"representation": label, "task": task.name, "path": e["path"], "error": e["error"]})
             say(f"{label} on {task.name}: embedded {len(ext.ok())}/{len(task)} items "
                 f"({time.perf_counter() - t0:.1f} s){'' if not ext.errors else f', {len(ext.errors)} unreadable'}")
-            data = {s: _split_arrays(task, ext.keys, ext.store, s) for s in ("train", "valid", "test")}
+            data = _split_arrays(task, ext.keys, ext.store)
             layer_dims = list(ext.store.meta.get("layer_dims", []))
             layer_names = list(ext.store.meta.get("layer_names", []))
             empty = [s for s in ("train", "test") if len(data[s][1]) == 0]
