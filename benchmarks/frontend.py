@@ -14,10 +14,10 @@ Usage: python benchmarks/frontend.py [--minutes 10] [--repeats 3] [--threads 2]
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
+from _timing import best_of
 
 
 def music_like(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
@@ -30,13 +30,6 @@ def music_like(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
     return y.astype(np.float32)
 
 
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

@@ -10,10 +10,11 @@ rate and embedding throughput in audio seconds per wall second, and the ratio to
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
+
+from _timing import best_of
 
 from musicrep import models
 
@@ -28,13 +29,6 @@ def _clip(seconds: float, sr: int) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * np.cumsum(f) / sr)).astype(np.float32)
 
 
-def _best(fn, repeats: int = 2) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -46,8 +40,8 @@ def main() -> None:
     import librosa
 
     x16 = _clip(args.seconds, 16_000)
-    ref = _best(lambda: librosa.power_to_db(librosa.feature.melspectrogram(
-        y=x16, sr=16_000, n_fft=2048, win_length=400, hop_length=160, n_mels=96, fmax=8000)))
+    ref = best_of(lambda: librosa.power_to_db(librosa.feature.melspectrogram(
+        y=x16, sr=16_000, n_fft=2048, win_length=400, hop_length=160, n_mels=96, fmax=8000)), repeats=2)
     ref_speed = args.seconds / ref
     print(f"reference librosa log-mel: {ref_speed:,.0f} audio-s/s")
     print(f"{'representation':34s} {'params':>11s} {'L':>3s} {'H':>5s} {'rate Hz':>8s} {'audio-s/s':>10s} {'vs mel':>8s}")
@@ -62,7 +56,7 @@ def main() -> None:
                             librosa.resample(x16, orig_sr=16_000, target_sr=rep.sample_rate))[None]
         rep.embed(x[:, : rep.sample_rate])  # warm-up (graph build, first allocation)
         with torch.inference_mode():
-            dt = _best(lambda: rep.embed(x), repeats=1 if name in {"musicnn-tf", "crepe"} else 2)
+            dt = best_of(lambda: rep.embed(x), 1 if name in {"musicnn-tf", "crepe"} else 2)
         speed = args.seconds / dt
         print(f"{label:34s} {rep.n_params:>11,d} {rep.n_layers:>3d} {max(rep.layer_dims):>5d} "
               f"{rep.frame_rate:>8.3g} {speed:>10.2f} {speed / ref_speed:>8.4f}")
