@@ -190,7 +190,7 @@ def compute_shard(rep: Representation, files: dict[str, str], window: WindowConf
         try:
             n_before = len(pending)
             for w in iter_windows(files[k], sr, win, hop, pad=window.pad):
-                pending.append(np.array(w, dtype=np.float32, copy=True))
+                pending.append(w)  # a view into the stream buffer; np.stack in _embed_batch copies once
                 owners.append(k)
                 if len(pending) >= batch_size:
                     flush()
