@@ -14,7 +14,8 @@ per sample is torch, so front-ends batch, run on any torch device and can sit in
 Why the short-window trick in :class:`STFTPower`: with a 25 ms window in a 2048-point FFT only 400 of
 2048 samples are non-zero. Framing just those 400 samples (a strided view, no copy) and letting
 ``rfft(n=2048)`` zero-pad gives the same power spectrum as librosa (a time shift only changes phase) while
-reading 5× less memory. Frames are processed in blocks that stay in cache.
+reading 5× less memory. Frames are processed in blocks that stay in cache. Filter-bank outputs (the
+log-mel) go one step further and never form the 2048-point spectrum at all: see :class:`_FilteredSpectrum`.
 """
 
 from __future__ import annotations
@@ -121,12 +122,52 @@ class STFTPower(nn.Module):
         return out.transpose(1, 2).contiguous()
 
 
+def _short_fft_size(stft: STFTPower) -> int | None:
+    """The short FFT size for :class:`_FilteredSpectrum`'s autocorrelation route, or None when it does not pay.
+
+    A frame holds only ``win_length`` non-zero samples, so its power spectrum is the Fourier transform of
+    an autocorrelation with ``2·win_length − 1`` lags: any FFT of at least that size determines it
+    exactly. It pays when that size is well under ``n_fft`` (25 ms in a 2048-point FFT: 800 points).
+    """
+    import scipy.fft
+
+    if stft.power != 2.0:
+        return None
+    n = scipy.fft.next_fast_len(2 * stft.win_length - 1, real=True)
+    return n if n <= 0.4 * stft.n_fft else None
+
+
+def _short_fft_filters(fb: np.ndarray, n_fft: int, win_length: int, n_short: int) -> np.ndarray:
+    """``fb`` re-expressed on the ``n_short``-point power spectrum: ``[n_filters, n_short//2 + 1]``, float64.
+
+    Exact algebra: the short power spectrum gives the frame's autocorrelation ``r`` (inverse DFT; no
+    aliasing because ``n_short ≥ 2·win_length − 1``), ``r`` gives the ``n_fft``-point power spectrum (a
+    cosine sum over lags), and the filter bank is linear; the three maps compose into one matrix.
+    """
+    k_short = n_short // 2 + 1
+    j = np.arange(k_short)
+    fold = np.where((j == 0) | (2 * j == n_short), 1.0, 2.0)  # rfft bins stand for ±j
+    lags = np.arange(win_length)
+    to_lags = fold[None, :] * np.cos(2 * np.pi * np.outer(lags, j) / n_short) / n_short  # [W, k_short]
+    k = np.arange(n_fft // 2 + 1)
+    both = np.where(lags == 0, 1.0, 2.0)  # r[l] = r[-l]
+    to_power = both[None, :] * np.cos(2 * np.pi * np.outer(k, lags) / n_fft)  # [n_fft//2+1, W]
+    return fb.astype(np.float64) @ to_power @ to_lags
+
+
 class _FilteredSpectrum(nn.Module):
     """``filterbank @ |STFT|^power`` computed block by block, never materialising the full spectrum.
 
     Each block of power frames goes through one dense GEMM written straight into the output. (Grouping
     narrow mel filters by bin range to skip zeros was tried: a dozen small GEMMs on strided slices were
     several times slower than one dense GEMM, so the dense one stays.)
+
+    When the window is much shorter than the FFT (the log-mel's 400 samples in 2048 points) the power
+    route is shorter still: an ``n_short``-point FFT (800) and a filter bank re-expressed on its bins
+    (:func:`_short_fft_filters`) give the same filter outputs with 2.5× fewer FFT points and GEMM columns.
+    That route runs in float64: re-expressing the filters mixes distant bins with weights of either sign,
+    so in float32 the rounding of a loud bin leaks into quiet bands (measured: up to 5 dB off on a clean
+    chirp); in float64 it agrees with librosa to float32 precision and is still ~1.3× faster overall.
     """
 
     def __init__(self, stft: STFTPower, fb: np.ndarray) -> None:
@@ -135,12 +176,25 @@ class _FilteredSpectrum(nn.Module):
         self.n_filters = fb.shape[0]
         # stored transposed ([n_bins, n_filters]) so each block is one GEMM written straight into the output
         self.register_buffer("fb_t", torch.from_numpy(np.ascontiguousarray(fb.T, dtype=np.float32)), persistent=False)
+        self.n_short = _short_fft_size(stft)
+        if self.n_short is not None:
+            short = _short_fft_filters(fb, stft.n_fft, stft.win_length, self.n_short)
+            self.register_buffer("fb_short_t", torch.from_numpy(np.ascontiguousarray(short.T)), persistent=False)
+            self.register_buffer("window64", stft.window.double(), persistent=False)
 
     def filtered(self, x: Tensor) -> Tensor:
         x = _as_batch(x)
         out = x.new_empty((x.shape[0], self.stft.n_frames(x.shape[-1]), self.n_filters))
-        for b, s, p in self.stft.blocks(x):
-            torch.matmul(p, self.fb_t, out=out[b, s : s + p.shape[0]])
+        if self.n_short is None:
+            for b, s, p in self.stft.blocks(x):
+                torch.matmul(p, self.fb_t, out=out[b, s : s + p.shape[0]])
+        else:
+            fr, step = self.stft.frames(x), self.stft.block_frames
+            for b in range(fr.shape[0]):
+                for s in range(0, fr.shape[1], step):
+                    spec = torch.fft.rfft(fr[b, s : s + step].double() * self.window64, n=self.n_short)
+                    out[b, s : s + spec.shape[0]] = (spec.real.square() + spec.imag.square()) @ self.fb_short_t
+            out.clamp_min_(0.0)  # exact zeros stay zero; rounding never makes a band negative
         return out.transpose(1, 2).contiguous()
 
 
