@@ -201,14 +201,41 @@ def test_ray_executor_gives_the_same_store_as_local(tmp_path: Path) -> None:
     np.testing.assert_allclose(remote.store.get(keys)[0], local.store.get(keys)[0], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["vgg", "nfnet"])
-def test_channels_last_inference_changes_neither_numbers_nor_id(name: str) -> None:
+@pytest.mark.parametrize("name", ["vgg", "nfnet", "musicnn", "samplecnn"])
+def test_inference_copy_keeps_numbers_and_leaves_the_model_alone(name: str) -> None:
+    """The module extraction runs (folded batch norms, channels-last) gives the eval-mode model's numbers,
+    and the model handed in keeps its weights and id (the store key)."""
     from musicrep.embed import _prepare
     from musicrep.models import get
 
     x = torch.randn(2, 3 * SR) * 0.1
     plain = get(name, size="small", seed=0).eval()
-    fast = _prepare(get(name, size="small", seed=0))
-    assert fast.prefers_channels_last and fast.id == plain.id
+    model = get(name, size="small", seed=0)
+    # give batch norms non-trivial running statistics, as a trained checkpoint would have
+    g = torch.Generator().manual_seed(1)
+    for m in [*plain.modules()]:
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.uniform_(-0.5, 0.5, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.uniform_(-0.2, 0.2, generator=g)
+    model.load_state_dict(plain.state_dict())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    runner = _prepare(model)
+    assert model.id == plain.id
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     with torch.inference_mode():
-        torch.testing.assert_close(fast.embed(x), plain.embed(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(runner.embed(x), plain.embed(x), rtol=1e-4, atol=1e-5)
+
+
+def test_fold_batchnorm_removes_every_conv_bn_pair_of_the_vgg() -> None:
+    from musicrep.embed import fold_batchnorm
+    from musicrep.models import get
+
+    vgg = get("vgg", size="small", seed=0).eval()
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in vgg.modules())
+    assert n_bn == 5 and fold_batchnorm(vgg) == n_bn
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in vgg.modules())
+    # a training-mode batch norm normalises by batch statistics, so it is left alone
+    train = get("vgg", size="small", seed=0).train()
+    assert fold_batchnorm(train) == 0
