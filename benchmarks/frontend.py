@@ -6,8 +6,9 @@ Both run in this process on the same ≥ 10 minutes of music-like audio (16 kHz)
     ratio=<librosa_time / our_time>   realtime=<audio seconds per wall second, ours>
 
 Targets on a 2-core CPU: ratio ≥ 10 and realtime ≥ 1,500. Also prints the FFT stage alone and
-``ceiling=<librosa_time / FFT-stage time>``: the ratio no exact log-mel can pass on this machine. The audio is processed as one long signal
-and as a batch of 30 s clips (how extraction feeds it); the faster of the two layouts is reported too.
+``ceiling=<librosa_time / FFT-stage time>``: the ratio no exact log-mel can pass on this machine. The
+audio is processed as one long signal and as a batch of 30 s clips (how extraction feeds it); the faster
+of the two layouts is reported.
 
 Usage: python benchmarks/frontend.py [--minutes 10] [--repeats 3] [--threads 2]
 """
