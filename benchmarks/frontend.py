@@ -68,7 +68,8 @@ def main() -> None:
     def fft_only() -> None:
         # the FFT stage alone, as LogMel runs it (windowed frames, float64, its short FFT size, power):
         # the part no exact log-mel can skip, so librosa_time / this is the ratio's ceiling here
-        fr, step = mel.stft.frames(x[None]), mel.stft.block_frames
+        fr = mel.stft.frames(x[None])
+        step = mel.stft.block_step(fr.shape[1])
         for s in range(0, fr.shape[1], step):
             spec = torch.fft.rfft(fr[0, s:s + step].double() * mel.window64, n=mel.n_short)
             spec.real.square() + spec.imag.square()
