@@ -190,7 +190,8 @@ def test_musicfm_loads_layout_and_matches_librosa_mel(tmp_path) -> None:
     assert rep.frame_rate == 25.0 and rep.cfg.mel_mean == 6.77
     x = torch.randn(2, 24_000) * 0.1
     e = _emb(rep, x)
-    assert e.shape == (2, 4, rep.n_frames(24_000), 32) and rep.n_frames(24_000) == 25
+    # tiny has 2 blocks: input, block 1, block 2 after the final LayerNorm (MusicFM's hidden_states)
+    assert e.shape == (2, 3, rep.n_frames(24_000), 32) and rep.n_frames(24_000) == 25
     src.cfg = rep.cfg  # same normalisation as the loaded model
     torch.testing.assert_close(e, _emb(src, x), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(_emb(rep, x[:1]), e[:1], atol=1e-5, rtol=1e-4)
@@ -230,7 +231,9 @@ def test_musicfm_conformer_matches_transformers(tmp_path) -> None:
     with torch.no_grad():
         h = e[:, 0]
         rpe = enc.embed_positions(h)
-        for i, layer in enumerate(enc.layers, start=1):
+        for i, layer in enumerate(enc.layers[:-1], start=1):
             h = layer(h, relative_position_embeddings=rpe)
             torch.testing.assert_close(e[:, i], h, atol=2e-5, rtol=1e-4)
+        # one layer per hidden state: input + every block, the last one through the encoder's LayerNorm
+        assert e.shape[1] == len(enc.layers) + 1
         torch.testing.assert_close(e[:, -1], enc(e[:, 0]).last_hidden_state, atol=2e-5, rtol=1e-4)

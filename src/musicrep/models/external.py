@@ -561,11 +561,13 @@ class _Conformer(nn.Module):
         freqs = torch.arange(x.shape[1], dtype=torch.float32)[:, None] * self.inv_freq
         emb = torch.cat([freqs, freqs], dim=-1)
         cos, sin = emb.cos(), emb.sin()
+        # Hugging Face's hidden_states, which MusicFM's get_latent(layer_ix) indexes: the input, the outputs
+        # of every block but the last, and the last block's output after the encoder's LayerNorm.
         states = [x]
         for layer in self.layers:
             x = layer(x, cos, sin)
             states.append(x)
-        states.append(self.layer_norm(x))
+        states[-1] = self.layer_norm(x)
         return states
 
 
@@ -574,7 +576,9 @@ _MUSICFM_STATS = ("msd_stats.json", "fma_stats.json", "stats.json")
 
 
 class MusicFM(HiddenStatesEncoder):
-    """MusicFM-25Hz from local weights; layers = conformer input, each block's output, final LayerNorm.
+    """MusicFM-25Hz from local weights; layers numbered as MusicFM's ``get_latent(layer_ix)``: 0 = conformer
+    input, 1…11 = block outputs, 12 = the last block's output after the final LayerNorm (13 layers, the
+    Hugging Face ``hidden_states`` its code indexes; the last block's raw output is not among them).
 
     Weights: a state dict with MusicFM's key names (``conv.conv.0.conv1.weight``, ``conformer.layers.3.
     self_attn.linear_q.weight``, …; a ``model.`` prefix and a ``state_dict`` wrapper are accepted). The dB-
@@ -609,7 +613,7 @@ class MusicFM(HiddenStatesEncoder):
             self.conformer = _Conformer(self.cfg)
         self.sample_rate = self.cfg.sample_rate
         self.frame_rate = self.cfg.sample_rate / self.cfg.hop_length / 4
-        self.layer_names = [f"hidden{i}" for i in range(self.cfg.num_hidden_layers + 1)] + ["final_norm"]
+        self.layer_names = [f"hidden{i}" for i in range(self.cfg.num_hidden_layers + 1)]
         self.layer_dims = [self.cfg.hidden_size] * len(self.layer_names)
         self.weights_path = path
         if path is not None:
