@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musicrep.data.render import SR, TAG_CLIPS_PER_CHORALE, plan_tagging, render_task
+from musicrep.data.render import SR, TAG_CLIPS_PER_CHORALE, plan_key, plan_tagging, render_task
 from musicrep.data.synth import GM_FAMILIES, Note, Synth, gm_family
 from musicrep.data.task import PITCH_CLASSES, Task
 
@@ -27,6 +27,32 @@ def _digest(folder: Path) -> dict[str, str]:
 def _no_group_in_two_splits(task: Task) -> None:
     per_group = task.items.groupby("group")["split"].nunique()
     assert (per_group == 1).all(), per_group[per_group > 1]
+
+
+# Settings of one hymn tune under different BWV numbers (the tonus peregrinus, "Allein Gott in der Höh sei
+# Ehr", "Ach Gott, wie manches Herzeleid") and one chorale on a tune of its own.
+SAME_TUNE = (("bwv10.7", "bwv324"), ("bwv104.6", "bwv112.5", "bwv260"), ("bwv101.7", "bwv416", "bwv90.5"))
+OTHER = ("bwv11.6",)
+
+
+def test_settings_of_one_tune_share_group_and_split() -> None:
+    """Chorales harmonising the same tune must not straddle splits: the melody would be in train and test."""
+    from musicrep.data.scores import chorale_paths, load_chorale
+
+    paths = {p.stem: p for p in chorale_paths()}
+    families = [[load_chorale(paths[n]) for n in names] for names in SAME_TUNE]
+    other = [load_chorale(paths[n]) for n in OTHER]
+    tunes = [{c.tune for c in fam} for fam in families]
+    assert all(len(t) == 1 for t in tunes)  # one id per tune, whatever the transposition or harmonisation
+    assert len(set.union(*tunes, {other[0].tune})) == len(SAME_TUNE) + 1
+    chorales = [c for fam in families for c in fam] + other
+    for seed in range(5):  # different shuffles; with 4 tunes and 20/20 % splits, every split is used
+        jobs = plan_key(np.random.default_rng(seed), chorales, excerpt=5.0, splits=(0.2, 0.2))
+        split_of_group: dict[str, set[str]] = {}
+        for job in jobs:
+            split_of_group.setdefault(job.row["group"], set()).add(job.row["split"])
+        assert len(split_of_group) == len(SAME_TUNE) + 1
+        assert all(len(v) == 1 for v in split_of_group.values()), split_of_group
 
 
 def test_synth_is_deterministic_whatever_was_rendered_before() -> None:

@@ -389,9 +389,12 @@ def _split_groups(groups: Sequence[str], rng: np.random.Generator, valid: float 
     set with no minor key at all.
     """
     strata = list(strata) if strata is not None else [""] * len(groups)
+    first: dict[str, str] = {}  # a group listed several times (chorales of one tune) is split once
+    for g, st in zip(groups, strata, strict=True):
+        first.setdefault(g, st)
     out = {}
-    for stratum in sorted(set(strata)):
-        order = [g for g, st in zip(groups, strata, strict=True) if st == stratum]
+    for stratum in sorted(set(first.values())):
+        order = [g for g, st in first.items() if st == stratum]
         rng.shuffle(order)
         n = len(order)
         n_test = max(1, round(n * test)) if n >= 3 else 0
@@ -602,9 +605,9 @@ def _timed(part: Sequence[tuple[float, float, int]], bpm: float, start_s: float,
 
 def plan_key(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | None, excerpt: float = 30.0,
              splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
-    """Chorales × 12 transpositions, one program per item, split by chorale, first ``excerpt`` s."""
+    """Chorales × 12 transpositions, one program per item, split by tune, first ``excerpt`` s."""
     chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
-    split_of = _split_groups([c.work for c in chorales], rng, *splits, strata=[c.mode for c in chorales])
+    split_of = _split_groups([c.tune for c in chorales], rng, *splits, strata=[c.mode for c in chorales])
     jobs = []
     for ch in chorales:
         for k in TRANSPOSITIONS:
@@ -616,8 +619,8 @@ def plan_key(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | Non
             item = f"{ch.id}-t{'m' if k < 0 else 'p'}{abs(k)}"
             jobs.append(Job(
                 id=item, stems=stems, duration=dur, check="piece",
-                row=dict(id=item, path=f"audio/{item}.flac", split=split_of[ch.work], label=ch.key(k), duration=dur,
-                         group=ch.work, chorale=ch.id, transpose=k, program=program, bpm=bpm),
+                row=dict(id=item, path=f"audio/{item}.flac", split=split_of[ch.tune], label=ch.key(k), duration=dur,
+                         group=ch.tune, chorale=ch.id, transpose=k, program=program, bpm=bpm),
             ))
     return jobs
 
@@ -650,7 +653,7 @@ def plan_tagging(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] |
                  splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
     """10 s clips of chorales re-orchestrated: each clip keeps 1–4 random parts, each on a random program."""
     chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
-    split_of = _split_groups([c.work for c in chorales], rng, *splits)
+    split_of = _split_groups([c.tune for c in chorales], rng, *splits)
     jobs = []
     for ch in chorales:
         for c in range(clips_per_chorale):
@@ -668,8 +671,8 @@ def plan_tagging(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] |
             item = f"{ch.id}-c{c}"
             jobs.append(Job(
                 id=item, stems=tuple(stems), duration=clip, check="stems",
-                row=dict(id=item, path=f"audio/{item}.flac", split=split_of[ch.work], label="", duration=clip,
-                         group=ch.work, chorale=ch.id, transpose=k, bpm=bpm, start=start),
+                row=dict(id=item, path=f"audio/{item}.flac", split=split_of[ch.tune], label="", duration=clip,
+                         group=ch.tune, chorale=ch.id, transpose=k, bpm=bpm, start=start),
             ))
     return jobs
 
@@ -706,7 +709,7 @@ def plan_tempo(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | N
     renderer plays them strictly in time (fermatas are not held), so the label is exact.
     """
     chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
-    split_of = _split_groups([c.work for c in chorales], rng, *splits)
+    split_of = _split_groups([c.tune for c in chorales], rng, *splits)
     lo, hi = np.log(TEMPO_RANGE[0]), np.log(TEMPO_RANGE[1])
     jobs = []
     for ch in chorales:
@@ -723,8 +726,8 @@ def plan_tempo(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | N
             item = f"{ch.id}-c{c}"
             jobs.append(Job(
                 id=item, stems=stems, duration=dur, check="piece",
-                row=dict(id=item, path=f"audio/{item}.flac", split=split_of[ch.work], label=f"{bpm:.1f}",
-                         duration=dur, group=ch.work, chorale=ch.id, transpose=k, program=program, start=start),
+                row=dict(id=item, path=f"audio/{item}.flac", split=split_of[ch.tune], label=f"{bpm:.1f}",
+                         duration=dur, group=ch.tune, chorale=ch.id, transpose=k, program=program, start=start),
             ))
     return jobs
 

@@ -19,6 +19,7 @@ header declares and its inner bars are regular.
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ __all__ = [
 
 #: (onset in quarter notes, duration in quarter notes, MIDI pitch)
 NoteQ = tuple[float, float, int]
+#: Melodic intervals that identify a chorale's tune (:attr:`Chorale.tune`).
+TUNE_INTERVALS = 10
 _VOICES = ("soprano", "alto", "tenor", "bass")
 
 
@@ -52,6 +55,19 @@ class Chorale:
     def work(self) -> str:
         """The work this file is a version of: variants (``-w``, ``-l``, ``-inst``) share it."""
         return self.id.split("-")[0]
+
+    @property
+    def tune(self) -> str:
+        """The hymn tune this chorale harmonises, as an id: a hash of the soprano's first
+        :data:`TUNE_INTERVALS` melodic intervals (transposition-free).
+
+        Why: Bach set many tunes several times under different BWV numbers (in the music21 corpus 159 of
+        310 usable works share their tune with another work). Two settings of one tune in different splits
+        would put the same melody in train and test, so renderers split and group chorales by tune.
+        """
+        sop = [midi for _, _, midi in self.parts[0]]
+        steps = ",".join(str(b - a) for a, b in zip(sop, sop[1 : TUNE_INTERVALS + 1]))
+        return "tune-" + hashlib.sha1(steps.encode()).hexdigest()[:10]
 
     def key(self, transpose: int = 0) -> str:
         """Key label (mir_eval spelling) after transposing by ``transpose`` semitones."""
