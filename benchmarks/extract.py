@@ -40,12 +40,12 @@ SR = 16_000
 FILE_MINUTES = 5.0
 
 
-def make_catalog(folder: Path, minutes: float, seed: int = 0) -> list[Path]:
-    """Write ceil(minutes / 5) files of 5 minutes (PCM16 WAV, 16 kHz)."""
+def make_catalog(folder: Path, minutes: float, seed: int = 0, file_minutes: float = FILE_MINUTES) -> list[Path]:
+    """Write ceil(minutes / file_minutes) files of ``file_minutes`` (PCM16 WAV, 16 kHz)."""
     folder.mkdir(parents=True, exist_ok=True)
-    n = int(np.ceil(minutes / FILE_MINUTES))
+    n = int(np.ceil(minutes / file_minutes))
     paths = []
-    t = np.arange(int(FILE_MINUTES * 60 * SR)) / SR
+    t = np.arange(int(file_minutes * 60 * SR)) / SR
     for i in range(n):
         p = folder / f"track{i:04d}.wav"
         if not p.exists():
@@ -137,6 +137,12 @@ def main() -> None:
     paths = make_catalog(work / "catalog", args.minutes)
     audio_s = len(paths) * FILE_MINUTES * 60
     print(f"catalog: {len(paths)} files, {audio_s / 3600:.2f} h; representation {rep.id}; threads={args.threads}")
+    # Warm-up, the same for every path: FFT plans, oneDNN kernels for each batch shape, lazy imports.
+    # The catalog is short, so one-time costs would otherwise weigh on whichever path runs first.
+    warm = make_catalog(work / "warmup", 0.5, seed=999, file_minutes=0.5)
+    run_store(args.rep, cfg, warm, work / f"store-warmup-{time.time_ns()}")
+    naive(rep, warm, work / "naive-warmup", per_window=False)
+    naive(rep, warm, work / "naive-warmup", per_window=True)
     t_store = run_store(args.rep, cfg, paths, work / f"store-{time.time_ns()}")
     t_file = naive(rep, paths, work / "naive-file", per_window=False)
     t_win = naive(rep, paths, work / "naive-window", per_window=True)
@@ -155,7 +161,7 @@ def main() -> None:
         make_catalog(cat, hours * 60, seed=100)
         out = subprocess.run(
             [sys.executable, __file__, "--child", "--rep", args.rep, "--rep-config", args.rep_config,
-             "--threads", str(args.threads), "--catalog", str(cat), "--store", str(work / f"store-mem-{hours}h")],
+             "--threads", str(args.threads), "--catalog", str(cat), "--store", str(work / f"store-mem-{hours}h-{time.time_ns()}")],
             check=True, capture_output=True, text=True,
         )
         m = json.loads(out.stdout.strip().splitlines()[-1])
