@@ -205,7 +205,7 @@ def test_ray_executor_gives_the_same_store_as_local(tmp_path: Path) -> None:
 def test_inference_copy_keeps_numbers_and_leaves_the_model_alone(name: str) -> None:
     """The module extraction runs (folded batch norms, channels-last) gives the eval-mode model's numbers,
     and the model handed in keeps its weights and id (the store key)."""
-    from musicrep.embed import _prepare
+    from musicrep.embed import for_inference
     from musicrep.models import get
 
     x = torch.randn(2, 3 * SR) * 0.1
@@ -221,7 +221,7 @@ def test_inference_copy_keeps_numbers_and_leaves_the_model_alone(name: str) -> N
             m.bias.data.uniform_(-0.2, 0.2, generator=g)
     model.load_state_dict(plain.state_dict())
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    runner = _prepare(model)
+    runner = for_inference(model)
     assert model.id == plain.id
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     with torch.inference_mode():

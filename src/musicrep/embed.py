@@ -37,7 +37,7 @@ from musicrep.models import Representation, get
 from musicrep.store import EmbeddingStore, Shard, content_hash
 
 __all__ = ["WindowConfig", "RepSpec", "ExtractResult", "extract", "iter_windows", "plan_shards", "compute_shard",
-           "fold_batchnorm"]
+           "fold_batchnorm", "for_inference"]
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def fold_batchnorm(module: torch.nn.Module) -> int:
     return n
 
 
-def _prepare(model: Representation) -> Representation:
+def for_inference(model: Representation) -> Representation:
     """The module extraction runs: eval mode, batch norms folded into their convolutions, channels-last
     weights for encoders that prefer them (oneDNN's NHWC convolutions and pools).
 
@@ -340,7 +340,7 @@ def _run_local(model: Representation, store: EmbeddingStore, files: dict[str, st
                window: WindowConfig, batch_size: int, progress: bool, result: ExtractResult) -> None:
     from tqdm.auto import tqdm
 
-    runner = _prepare(model)
+    runner = for_inference(model)
     total = sum(len(s) for s in todo)
     with tqdm(total=total, desc=f"embed {model.name}", unit="file", disable=not progress, leave=False) as bar:
         for keys in todo:
@@ -362,7 +362,7 @@ def _ray_shard(spec_json: str, store_root: str, rep_id: str, window_json: str, f
     if model.id != rep_id:
         raise RuntimeError(f"worker built {model.id}, driver expected {rep_id}: representation is not deterministic")
     store = EmbeddingStore(store_root, rep_id, window.key(model.sample_rate))
-    shard, errs = compute_shard(_prepare(model), files, window, batch_size)
+    shard, errs = compute_shard(for_inference(model), files, window, batch_size)
     if shard is not None:
         store.write_shard(shard)
     store.log_errors(errs)

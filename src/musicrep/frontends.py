@@ -179,7 +179,7 @@ class _FilteredSpectrum(nn.Module):
     (:func:`_short_fft_filters`) give the same filter outputs with 2.5× fewer FFT points and GEMM columns.
     That route runs in float64: re-expressing the filters mixes distant bins with weights of either sign,
     so in float32 the rounding of a loud bin leaks into quiet bands (measured: up to 5 dB off on a clean
-    chirp); in float64 it agrees with librosa to float32 precision and is still ~1.3× faster overall.
+    chirp); in float64 it agrees with librosa to float32 precision and is still ~1.2× faster overall.
     """
 
     def __init__(self, stft: STFTPower, fb: np.ndarray) -> None:

@@ -147,7 +147,7 @@ class NFNet(Encoder):
     """SF-NFNet-F0 (see module docstring)."""
 
     name = "nfnet"
-    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see embed._prepare
+    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see embed.for_inference
     prefers_channels_last = True
     Config = NFNetConfig
     sizes = {

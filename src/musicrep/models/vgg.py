@@ -28,7 +28,7 @@ class VGG(Encoder):
     """VGG-style CNN encoder (see module docstring)."""
 
     name = "vgg"
-    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see embed._prepare
+    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see embed.for_inference
     prefers_channels_last = True
     Config = VGGConfig
     sizes = {
