@@ -438,3 +438,21 @@ def test_embed_cli_errors_name_the_problem(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "unknown representation" in res.output
     res = runner.invoke(app, ["embed", str(wav), "--rep", "vgg", "--layers", "9", "--out", str(tmp_path / "x.npy")])
     assert res.exit_code == 2 and "out of range" in res.output
+
+
+def test_revision_changes_the_id_only_when_raised() -> None:
+    """A code change that alters a representation's output bumps ``revision`` so old stores are not reused;
+    revision 1 leaves ids exactly as they were before revisions existed."""
+    import hashlib
+    import json
+
+    from musicrep.models.handcrafted import Handcrafted  # a representation with a config and no weights
+
+    rep = M.get("mfcc")
+    cfg = json.dumps(rep.config(), sort_keys=True, default=str)
+    assert rep.revision == 1
+    assert rep.id == f"{rep.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:8]}-{rep.weights_checksum()[:12]}"
+    bumped = M.get("mfcc")
+    bumped.revision = 2
+    assert bumped.id != rep.id and bumped.id.startswith("mfcc-")
+    assert isinstance(rep, Handcrafted)

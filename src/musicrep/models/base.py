@@ -130,6 +130,9 @@ class Representation(ABC):
     layer_names: list[str]
     layer_dims: list[int]
     window_seconds: float | None = 3.0
+    #: Raised when a code change alters what :meth:`embed` returns for the same config and weights (layers
+    #: added, removed or renumbered), so stores keyed by the old :attr:`id` are not reused.
+    revision: int = 1
 
     @abstractmethod
     def embed(self, audio: Tensor) -> Tensor:
@@ -145,8 +148,14 @@ class Representation(ABC):
 
     @property
     def id(self) -> str:
-        """Stable id: ``name-<hash of config>-<weights checksum>``; the embedding store is keyed by it."""
-        cfg = json.dumps(self.config(), sort_keys=True, default=str)
+        """Stable id: ``name-<hash of config>-<weights checksum>``; the embedding store is keyed by it.
+
+        A :attr:`revision` above 1 joins the hashed config (revision 1 adds nothing, so ids made before
+        revisions existed still find their stores)."""
+        settings = self.config()
+        if self.revision != 1:
+            settings = {**settings, "__revision__": self.revision}
+        cfg = json.dumps(settings, sort_keys=True, default=str)
         return f"{self.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:8]}-{self.weights_checksum()[:12]}"
 
     def n_frames(self, n_samples: int) -> int:

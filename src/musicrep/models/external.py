@@ -588,6 +588,7 @@ class MusicFM(HiddenStatesEncoder):
 
     name = "musicfm"
     window_seconds: float | None = None
+    revision = 2  # 13 layers numbered as MusicFM's get_latent (revision 1 exposed 14)
 
     def __init__(self, weights: str | Path | None = None, size: str = "25hz", config: dict[str, Any] | None = None,
                  random_init: bool = False, seed: int = 0) -> None:
