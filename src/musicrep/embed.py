@@ -21,6 +21,7 @@ store; ``ray:ADDRESS`` joins an existing cluster).
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -175,8 +176,6 @@ def for_inference(model: Representation) -> Representation:
     """
     if not isinstance(model, torch.nn.Module):
         return model
-    import copy
-
     model.eval()
     runner = model
     if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):

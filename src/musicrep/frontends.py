@@ -114,17 +114,22 @@ class STFTPower(nn.Module):
         n_blocks = max(1, math.ceil(n_frames / self.block_frames))
         return max(1, math.ceil(n_frames / n_blocks))
 
-    def blocks(self, x: Tensor) -> Iterator[tuple[int, int, Tensor]]:
-        """Yield ``(item, start_frame, power [frames_in_block, n_bins])`` over every item and frame block."""
+    def frame_blocks(self, x: Tensor) -> Iterator[tuple[int, int, Tensor]]:
+        """Yield ``(item, start_frame, frames [frames_in_block, win_length])`` (unwindowed strided views)."""
         fr = self.frames(_as_batch(x))
         step = self.block_step(fr.shape[1])
         for b in range(fr.shape[0]):
             for s in range(0, fr.shape[1], step):
-                spec = torch.fft.rfft(fr[b, s : s + step] * self.window, n=self.n_fft)
-                if self.power == 2.0:
-                    yield b, s, spec.real.square() + spec.imag.square()
-                else:
-                    yield b, s, spec.abs().pow(self.power)
+                yield b, s, fr[b, s : s + step]
+
+    def blocks(self, x: Tensor) -> Iterator[tuple[int, int, Tensor]]:
+        """Yield ``(item, start_frame, power [frames_in_block, n_bins])`` over every item and frame block."""
+        for b, s, frames in self.frame_blocks(x):
+            spec = torch.fft.rfft(frames * self.window, n=self.n_fft)
+            if self.power == 2.0:
+                yield b, s, spec.real.square() + spec.imag.square()
+            else:
+                yield b, s, spec.abs().pow(self.power)
 
     def forward(self, x: Tensor) -> Tensor:
         x = _as_batch(x)
@@ -194,6 +199,12 @@ class _FilteredSpectrum(nn.Module):
             self.register_buffer("fb_short_t", torch.from_numpy(np.ascontiguousarray(short.T)), persistent=False)
             self.register_buffer("window64", stft.window.double(), persistent=False)
 
+    def short_power_blocks(self, x: Tensor) -> Iterator[tuple[int, int, Tensor]]:
+        """Yield ``(item, start_frame, power [frames_in_block, n_short//2 + 1])``, float64 (short route only)."""
+        for b, s, frames in self.stft.frame_blocks(x):
+            spec = torch.fft.rfft(frames.double() * self.window64, n=self.n_short)
+            yield b, s, spec.real.square() + spec.imag.square()
+
     def filtered(self, x: Tensor) -> Tensor:
         x = _as_batch(x)
         out = x.new_empty((x.shape[0], self.stft.n_frames(x.shape[-1]), self.n_filters))
@@ -201,12 +212,8 @@ class _FilteredSpectrum(nn.Module):
             for b, s, p in self.stft.blocks(x):
                 torch.matmul(p, self.fb_t, out=out[b, s : s + p.shape[0]])
         else:
-            fr = self.stft.frames(x)
-            step = self.stft.block_step(fr.shape[1])
-            for b in range(fr.shape[0]):
-                for s in range(0, fr.shape[1], step):
-                    spec = torch.fft.rfft(fr[b, s : s + step].double() * self.window64, n=self.n_short)
-                    out[b, s : s + spec.shape[0]] = (spec.real.square() + spec.imag.square()) @ self.fb_short_t
+            for b, s, p in self.short_power_blocks(x):
+                out[b, s : s + p.shape[0]] = p @ self.fb_short_t
             out.clamp_min_(0.0)  # exact zeros stay zero; rounding never makes a band negative
         return out.transpose(1, 2).contiguous()
 
