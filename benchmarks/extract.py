@@ -1,7 +1,7 @@
 """Benchmark: the sharded store (`musicrep.embed.extract`) vs naive per-file loops, and its peak memory.
 
-Generates a catalog of 5-minute music-like WAV files, then embeds it three ways (and times the encoder alone) with the same
-representation (default: the small VGG random twin) and window (3 s, 2 s hop):
+Generates a catalog of 5-minute music-like WAV files, then embeds it three ways, and times the encoder
+alone, with the same representation (default: the small VGG random twin) and window (3 s, 2 s hop):
 
 * ``naive-file``: for each file: load it whole, cut windows, compute the mel and run the encoder on all
   the file's windows in one forward pass, average, ``np.save`` one .npy per file — the per-file loop
@@ -161,7 +161,8 @@ def main() -> None:
         make_catalog(cat, hours * 60, seed=100)
         out = subprocess.run(
             [sys.executable, __file__, "--child", "--rep", args.rep, "--rep-config", args.rep_config,
-             "--threads", str(args.threads), "--catalog", str(cat), "--store", str(work / f"store-mem-{hours}h-{time.time_ns()}")],
+             "--threads", str(args.threads), "--catalog", str(cat),
+             "--store", str(work / f"store-mem-{hours}h-{time.time_ns()}")],
             check=True, capture_output=True, text=True,
         )
         m = json.loads(out.stdout.strip().splitlines()[-1])

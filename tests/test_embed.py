@@ -224,6 +224,10 @@ def test_inference_copy_keeps_numbers_and_leaves_the_model_alone(name: str) -> N
     runner = for_inference(model)
     assert model.id == plain.id
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    if plain.prefers_channels_last:  # the 2-D conv weights the runner uses are laid out NHWC
+        convs = [p for p in runner.parameters() if p.dim() == 4 and p.shape[1] > 1]
+        assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+        assert any(not p.is_contiguous() for p in convs)  # (1×1 kernels are both layouts at once)
     with torch.inference_mode():
         torch.testing.assert_close(runner.embed(x), plain.embed(x), rtol=1e-4, atol=1e-5)
 
