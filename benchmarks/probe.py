@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
-from musicrep.probe import ProbeGrid, fit_probe
+from musicrep.probe import ProbeData, ProbeGrid, ProbeSetup, fit_probe
 
 
 def data(n: int, dim: int, classes: int, seed: int):
@@ -100,7 +100,8 @@ def main() -> None:
                          hidden=hidden, k=[5], batch_size=batch, warmup=0.05, eval_every=2 * epoch,
                          patience=5, halving=eta, rungs=3)
         t0 = time.perf_counter()
-        fp = fit_probe("multiclass", Xtr, ytr, Xva, yva, probe="mlp", grid=grid, layer=0, seed=args.seed)
+        fp = fit_probe(ProbeData.of("multiclass", Xtr, ytr, Xva, yva),
+                       ProbeSetup(probe="mlp", grid=grid, layer=0, seed=args.seed))
         test = float((fp.predict(Xte) == yte).mean())
         dt = time.perf_counter() - t0
         c = fp.best_config

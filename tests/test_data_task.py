@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musicrep.data.task import KEY_VOCABULARY, Task, TaskError, write_task
+from musicrep.data.task import Task, TaskError, write_task
+from musicrep.theory import KEYS as KEY_VOCABULARY
 
 
 def _audio(root: Path, n: int) -> None:
@@ -150,6 +151,34 @@ def test_unknown_yaml_key_and_missing_files(tmp_path: Path) -> None:
 
 def test_key_task_rejects_unknown_spelling(tmp_path: Path) -> None:
     _audio(tmp_path, 4)
-    with pytest.raises(TaskError, match=r"not keys in mir_eval spelling"):
+    with pytest.raises(TaskError, match=r"task\.yaml: vocabulary entry 'c-sharp minor' is not a key"):
         write_task(tmp_path, dict(name="k", kind="key", vocabulary=["C major", "c-sharp minor"]),
                    _rows(["C major"] * 4, SPLITS4))
+
+
+def test_key_task_in_any_enharmonic_spelling_loads_as_the_same_task(tmp_path: Path) -> None:
+    # Db = C#, G# = Ab, Dbm = C# minor, Cb = B: mir_eval scores all of these, so the task format reads them
+    flat, sharp = tmp_path / "flat", tmp_path / "sharp"
+    labels_flat = ["Db major", "G# minor", "Dbm", "Cb major", "Db major", "G# minor"]
+    labels_sharp = ["C# major", "Ab minor", "C# minor", "B major", "C# major", "Ab minor"]
+    splits = ["train", "train", "train", "train", "valid", "test"]
+    for root, vocab, labels in ((flat, ["Db major", "Cb major", "C# minor", "G# minor"], labels_flat),
+                                (sharp, ["C# major", "B major", "C# minor", "Ab minor"], labels_sharp)):
+        _audio(root, 6)
+        write_task(root, dict(name="k", kind="key", vocabulary=vocab), _rows(labels, splits))
+    a, b = Task.load(flat), Task.load(sharp)
+    assert a.vocabulary == b.vocabulary == ["C# major", "B major", "C# minor", "Ab minor"]
+    assert a.labels() == b.labels() == labels_sharp
+    for split in (None, "train", "valid", "test"):
+        np.testing.assert_array_equal(a.targets(split), b.targets(split))
+    # the canonical ids are the ones mir_eval agrees with: Db major and C# major are the same key
+    ids = a.targets()
+    assert [KEY_VOCABULARY[i] for i in ids[:2]] == ["C# major", "Ab minor"]
+    assert mir_eval.key.weighted_score("Db major", KEY_VOCABULARY[ids[0]]) == 1.0
+
+
+def test_classes_without_training_items_are_named(tmp_path: Path) -> None:
+    _audio(tmp_path, 6)
+    task = write_task(tmp_path, dict(name="c", kind="multiclass", vocabulary=["a", "b", "c", "d"]),
+                      _rows(["a", "a", "b", "c", "b", "a"], ["train", "train", "train", "valid", "test", "test"]))
+    assert task.classes_without_training_items() == ["c"]  # 'd' has no items at all: nothing to warn about

@@ -17,7 +17,8 @@ from musicrep import models
 from musicrep.cli import app
 from musicrep.config import ConfigError, load_config
 from musicrep.data.task import Task
-from musicrep.evaluate import RESULT_COLUMNS, evaluate, leaderboard
+from musicrep.evaluate import evaluate
+from musicrep.results import RESULT_COLUMNS, leaderboard
 from musicrep.models.base import Representation
 
 SR = 16_000
@@ -105,8 +106,8 @@ def test_rerun_skips_finished_units(tmp_path: Path) -> None:
     before = (tmp_path / "out" / "results.csv").read_bytes()
     calls: list[str] = []
 
-    def spy(**kw):
-        calls.append(kw["probe"])
+    def spy(data, setup):
+        calls.append(setup.probe)
         raise AssertionError("finished work must not be redone")
 
     evaluate(cfg, progress=False, probe_runner=spy)

@@ -55,16 +55,16 @@ def test_stratified_split_is_grouped_stratified_and_order_free() -> None:
 
 
 def test_canonical_key_spelling() -> None:
-    from musicrep.data.task import KEY_VOCABULARY
+    from musicrep.theory import KEYS as KEY_VOCABULARY, canonical_key
 
-    assert I.canonical_key("A# major") == "Bb major"  # the task format's one spelling per pitch class
-    assert I.canonical_key("e minor") == "E minor"
-    assert I.canonical_key("C#min") == "C# minor"
-    assert I.canonical_key("Cb major") == "B major"
-    assert I.canonical_key("G# minor") == "Ab minor"
-    assert I.canonical_key("C minor / F# minor") is None
-    assert I.canonical_key("-") is None
-    spelled = {I.canonical_key(k) for k in KEY_VOCABULARY}
+    assert canonical_key("A# major") == "Bb major"  # the task format's one spelling per pitch class
+    assert canonical_key("e minor") == "E minor"
+    assert canonical_key("C#min") == "C# minor"
+    assert canonical_key("Cb major") == "B major"
+    assert canonical_key("G# minor") == "Ab minor"
+    assert canonical_key("C minor / F# minor") is None
+    assert canonical_key("-") is None
+    spelled = {canonical_key(k) for k in KEY_VOCABULARY}
     assert spelled == set(KEY_VOCABULARY)  # every vocabulary key maps to itself
 
 

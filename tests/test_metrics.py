@@ -10,6 +10,8 @@ import pytest
 from sklearn import metrics as skm
 
 from musicrep import metrics as M
+from musicrep.kinds import KINDS
+from musicrep.theory import KEYS
 
 # Two label columns, hand-ranked:
 #  col 0 scores .9(+) .8(-) .7(+) .1(-): AP = (1/1 + 2/3) / 2 = 5/6; AUC = 3 of 4 pos>neg pairs = 3/4
@@ -19,8 +21,8 @@ S = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.9], [0.1, 0.3]])
 
 
 def test_map_hand_computed_and_sklearn():
-    assert M.map(Y, S) == pytest.approx((5 / 6 + 1 / 3) / 2)
-    assert M.map(Y, S) == pytest.approx(skm.average_precision_score(Y, S, average="macro"))
+    assert M.mean_average_precision(Y, S) == pytest.approx((5 / 6 + 1 / 3) / 2)
+    assert M.mean_average_precision(Y, S) == pytest.approx(skm.average_precision_score(Y, S, average="macro"))
 
 
 def test_roc_auc_hand_computed_and_sklearn():
@@ -33,9 +35,9 @@ def test_columns_without_positives_are_skipped():
     S3 = np.c_[S, [0.5, 0.4, 0.3, 0.2]]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # skipping must not go through sklearn's warning path
-        assert M.map(Y3, S3) == pytest.approx(M.map(Y, S))
+        assert M.mean_average_precision(Y3, S3) == pytest.approx(M.mean_average_precision(Y, S))
         assert M.roc_auc(Y3, S3) == pytest.approx(M.roc_auc(Y, S))
-    assert np.isnan(M.map(np.zeros((3, 2)), np.ones((3, 2))))
+    assert np.isnan(M.mean_average_precision(np.zeros((3, 2)), np.ones((3, 2))))
 
 
 def test_class_ids_are_one_vs_rest():
@@ -44,7 +46,7 @@ def test_class_ids_are_one_vs_rest():
     p = rng.dirichlet(np.ones(3), size=len(y))
     assert M.roc_auc(y, p) == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
     onehot = np.eye(3)[y]
-    assert M.map(y, p) == pytest.approx(skm.average_precision_score(onehot, p, average="macro"))
+    assert M.mean_average_precision(y, p) == pytest.approx(skm.average_precision_score(onehot, p, average="macro"))
 
 
 def test_accuracy_and_r2_hand_computed():
@@ -77,10 +79,10 @@ def test_mirex_pairs(ref, est, score):
 def test_mirex_mean_and_class_ids():
     refs, ests, scores = zip(*MIREX_CASES, strict=True)
     assert M.mirex(refs, ests) == pytest.approx(np.mean(scores))
-    ids = {k: i for i, k in enumerate(M.KEYS)}
+    ids = {k: i for i, k in enumerate(KEYS)}
     assert M.mirex([ids[r] for r in refs], [ids[e] for e in ests]) == pytest.approx(np.mean(scores))
-    assert M.KEYS[0] == "C major" and M.KEYS[21] == "A minor" and len(set(M.KEYS)) == 24
-    for k in M.KEYS:
+    assert KEYS[0] == "C major" and KEYS[21] == "A minor" and len(set(KEYS)) == 24
+    for k in KEYS:
         mir_eval.key.validate_key(k)
 
 
@@ -100,8 +102,8 @@ def test_pitch_and_chroma_accuracy_vs_mir_eval():
 def test_registry_and_task_kinds():
     assert set(M.METRICS) == {"map", "roc_auc", "accuracy", "mirex", "r2", "pitch_accuracy", "chroma_accuracy",
                               "tempo_acc1", "tempo_acc2"}
-    assert M.TASK_METRICS["multilabel"] == ["map", "roc_auc"]
-    assert M.TASK_METRICS["key"] == ["mirex", "accuracy"]
+    assert KINDS["multilabel"].metrics == ("map", "roc_auc")
+    assert KINDS["key"].metrics == ("mirex", "accuracy")
     assert M.primary_metric("pitch").name == "pitch_accuracy"
     assert M.METRICS["map"].takes == "scores" and M.METRICS["r2"].takes == "values"
     with pytest.raises(KeyError, match="known"):
@@ -132,8 +134,8 @@ def test_vectorised_bootstrap_equals_recomputing_the_metric():
     fast = M.bootstrap_ci("accuracy", y, pred, n=200, seed=3)
     slow = M.bootstrap_ci(lambda a, b: M.accuracy(a, b), y, pred, n=200, seed=3)
     assert fast == pytest.approx(slow)
-    keys = np.array(M.KEYS)[y]
-    est = np.array(M.KEYS)[(pred * 7) % 24]
+    keys = np.array(KEYS)[y]
+    est = np.array(KEYS)[(pred * 7) % 24]
     assert M.bootstrap_ci("mirex", keys, est, n=200, seed=1) == pytest.approx(
         M.bootstrap_ci(M.mirex, keys, est, n=200, seed=1))
     assert M.bootstrap_ci("accuracy", y, pred, seed=5) == M.bootstrap_ci("accuracy", y, pred, seed=5)
@@ -150,12 +152,12 @@ def test_bootstrap_multilabel_with_a_rare_label():
         lo, hi = M.bootstrap_ci("map", y, s, n=300, seed=0)
         alo, ahi = M.bootstrap_ci("roc_auc", y, s, n=300, seed=0)
     assert np.isfinite([lo, hi, alo, ahi]).all()
-    assert lo <= M.map(y, s) <= hi and alo <= M.roc_auc(y, s) <= ahi
+    assert lo <= M.mean_average_precision(y, s) <= hi and alo <= M.roc_auc(y, s) <= ahi
 
 
 def test_class_id_outside_score_columns_is_a_clear_error():
     with pytest.raises(ValueError, match="score columns"):
-        M.map([0, 3], np.ones((2, 3)))
+        M.mean_average_precision([0, 3], np.ones((2, 3)))
 
 
 @pytest.mark.parametrize("name", ["map", "roc_auc"])

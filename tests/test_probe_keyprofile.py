@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from musicrep.estimators import KEY_PROFILES, key_from_chroma
-from musicrep.metrics import KEYS
-from musicrep.probe import PROBES, evaluate_probe, fit_probe
+from musicrep.probe import PROBES, ProbeData, ProbeSetup, evaluate_probe, fit_probe
+from musicrep.theory import KEYS
 
 
 def chroma_in_key(key: int, rng: np.random.Generator, noise: float = 0.3) -> np.ndarray:
@@ -21,8 +21,8 @@ def test_keyprofile_matches_numpy_estimator_and_ignores_training() -> None:
     y = rng.integers(0, 24, 200)
     X = np.stack([chroma_in_key(k, rng, noise=2.0) for k in y])[:, None, :]  # noisy: some errors
     shuffled = rng.permutation(y[:50])  # training labels are ignored by a zero-shot rule
-    fp = fit_probe("key", X[:50], shuffled, X[50:100], y[50:100], probe="keyprofile", grid="faster",
-                   layer_dims=[12], vocabulary=KEYS)
+    fp = fit_probe(ProbeData.of("key", X[:50], shuffled, X[50:100], y[50:100], layer_dims=[12], vocabulary=KEYS),
+                   ProbeSetup(probe="keyprofile", grid="faster"))
     pred = fp.predict_labels(X[100:])
     ref = [key_from_chroma(x[0], "krumhansl") for x in X[100:]]
     assert list(pred) == ref
@@ -33,8 +33,8 @@ def test_keyprofile_rows_have_mirex_with_ci() -> None:
     rng = np.random.default_rng(1)
     y = rng.integers(0, 24, 120)
     X = np.stack([chroma_in_key(k, rng) for k in y])[:, None, :]
-    rows = evaluate_probe("key", X[:40], y[:40], X[40:80], y[40:80], X[80:], y[80:], probe="keyprofile",
-                          layer_dims=[12], vocabulary=KEYS, n_bootstrap=200)
+    data = ProbeData.of("key", X[:40], y[:40], X[40:80], y[40:80], X[80:], y[80:], layer_dims=[12], vocabulary=KEYS)
+    rows = evaluate_probe(data, ProbeSetup(probe="keyprofile", n_bootstrap=200))
     mirex = [r for r in rows if r["metric"] == "mirex"][0]
     assert mirex["value"] >= 0.95 and mirex["ci_low"] <= mirex["value"] <= mirex["ci_high"]
 
@@ -42,4 +42,5 @@ def test_keyprofile_rows_have_mirex_with_ci() -> None:
 def test_keyprofile_applies_to_key_tasks_only() -> None:
     assert PROBES["keyprofile"].applies_to("key") and not PROBES["keyprofile"].applies_to("multiclass")
     with pytest.raises(ValueError, match="scores keys"):
-        fit_probe("multiclass", np.ones((4, 1, 12)), np.array([0, 1, 0, 1]), probe="keyprofile", n_folds=2)
+        fit_probe(ProbeData.of("multiclass", np.ones((4, 1, 12)), np.array([0, 1, 0, 1])),
+                  ProbeSetup(probe="keyprofile", n_folds=2))

@@ -16,7 +16,8 @@ import soundfile as sf
 
 from musicrep.data.render import SR, TAG_CLIPS_PER_CHORALE, plan_key, plan_tagging, render_task
 from musicrep.data.synth import GM_FAMILIES, Note, Synth, gm_family
-from musicrep.data.task import PITCH_CLASSES, Task
+from musicrep.data.task import Task
+from musicrep.theory import PITCH_CLASSES
 
 
 def _digest(folder: Path) -> dict[str, str]:

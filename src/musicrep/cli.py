@@ -122,7 +122,7 @@ def evaluate(
     """
     from musicrep.config import ConfigError, load_config
     from musicrep.evaluate import evaluate as run_evaluate
-    from musicrep.evaluate import leaderboard, print_leaderboard
+    from musicrep.results import leaderboard, print_leaderboard
 
     try:
         cfg = load_config(config)

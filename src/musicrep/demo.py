@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
 
     from musicrep.config import load_config
-    from musicrep.evaluate import evaluate, leaderboard, print_leaderboard
+    from musicrep.evaluate import evaluate
+    from musicrep.results import leaderboard, print_leaderboard
 
     if _tasks_ready(args.data):
         console.print(f"demo tasks found in {args.data} (delete the folder to render again)")

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from musicrep.frontends import LogMel
-from musicrep.data.task import KEY_VOCABULARY
+from musicrep.theory import KEYS as KEY_VOCABULARY
 from musicrep.handcrafted import CQTChroma
 
 __all__ = [
@@ -65,7 +65,7 @@ KEY_PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 #: The 24 key labels in score order: C major … B major, C minor … B minor (the task format's vocabulary).
-KEYS: tuple[str, ...] = KEY_VOCABULARY
+KEYS: tuple[str, ...] = KEY_VOCABULARY  # the one list, musicrep.theory.KEYS
 
 
 @lru_cache(maxsize=4)

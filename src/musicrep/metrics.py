@@ -6,7 +6,7 @@ mir_eval, never re-derived here, so numbers are comparable with published result
 
 Convention (one rule, declared per metric in :data:`METRICS`): ``metric(y_true, y)`` where ``y`` is
 
-* ``"scores"`` metrics (``map``, ``roc_auc``): continuous scores ``[N, K]`` (probabilities or logits —
+* ``"scores"`` metrics (``map`` = :func:`mean_average_precision`, ``roc_auc``): continuous scores ``[N, K]`` (probabilities or logits —
   only their ranking matters). ``y_true`` is multi-hot ``[N, K]`` or integer class ids ``[N]`` (turned
   into one-hot with ``K`` columns, i.e. one-vs-rest).
 * ``"labels"`` metrics (``accuracy``, ``mirex``, ``pitch_accuracy``, ``chroma_accuracy``): predictions
@@ -14,8 +14,8 @@ Convention (one rule, declared per metric in :data:`METRICS`): ``metric(y_true, 
   MIDI note numbers.
 * ``"values"`` metrics (``r2``): real-valued predictions ``[N]`` or ``[N, k]``.
 
-Which metrics belong to which task kind is :data:`TASK_METRICS`; the first one listed is the kind's
-primary metric, used for hyper-parameter selection.
+Which metrics a task kind reports by default is :attr:`musicrep.kinds.Kind.metrics`; the first one listed
+is the kind's primary metric (:func:`primary_metric`), used for hyper-parameter selection.
 """
 
 from __future__ import annotations
@@ -28,23 +28,14 @@ import mir_eval
 import numpy as np
 from sklearn import metrics as skm
 
-from musicrep.data.task import KEY_VOCABULARY  # plain constants + pandas/yaml/pydantic; no cycle
+from musicrep.kinds import get_kind
+from musicrep.theory import key_name
 
 __all__ = [
-    "KEYS", "key_name", "map", "roc_auc", "accuracy", "mirex", "r2", "pitch_accuracy", "chroma_accuracy",
+    "mean_average_precision", "roc_auc", "accuracy", "mirex", "r2", "pitch_accuracy", "chroma_accuracy",
     "tempo_acc1", "tempo_acc2",
-    "Metric", "METRICS", "TASK_METRICS", "primary_metric", "get_metric", "bootstrap_ci",
+    "Metric", "METRICS", "primary_metric", "get_metric", "bootstrap_ci",
 ]
-
-#: The 24 keys as class ids 0..23: 0–11 major, 12–23 minor, tonic = id % 12 from C; mir_eval spelling.
-#: The same object as the task format's :data:`musicrep.data.task.KEY_VOCABULARY` (one definition, so a
-#: key task's class ids and the metrics' can never disagree).
-KEYS: tuple[str, ...] = KEY_VOCABULARY
-
-
-def key_name(index: int) -> str:
-    """Key string (mir_eval spelling) of class id ``index`` in :data:`KEYS` order: 0 → ``"C major"``."""
-    return KEYS[int(index)]
 
 
 def _one_hot_like(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
@@ -65,7 +56,7 @@ def _one_hot_like(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
     return (y_true > 0.5).astype(np.int64)
 
 
-def map(y_true: np.ndarray, y_score: np.ndarray) -> float:  # noqa: A001 - the metric's established name
+def mean_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
     """Macro mean average precision over label columns (sklearn ``average_precision_score``).
 
     Why columns without any positive are skipped: their AP is undefined (sklearn warns and would count
@@ -83,7 +74,8 @@ def map(y_true: np.ndarray, y_score: np.ndarray) -> float:  # noqa: A001 - the m
 def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
     """Macro ROC-AUC over label columns (sklearn ``roc_auc_score``), one-vs-rest for class ids.
 
-    Columns where ``y_true`` holds only one class are skipped (AUC undefined there; see :func:`map`).
+    Columns where ``y_true`` holds only one class are skipped (AUC undefined there; see
+    :func:`mean_average_precision`).
     """
     t = _one_hot_like(y_true, y_score)
     pos = t.sum(0)
@@ -116,8 +108,8 @@ def _mirex_items(y_true: Sequence, y_pred: Sequence) -> np.ndarray:
 def mirex(y_true: Sequence, y_pred: Sequence) -> float:
     """Mean MIREX weighted key score (``mir_eval.key.weighted_score``) over items.
 
-    Keys are strings in mir_eval spelling (``"C# minor"``); integer class ids are read in :data:`KEYS`
-    order. Scores: same key 1.0, estimate a fifth above 0.5, relative 0.3, parallel 0.2, other 0.
+    Keys are strings in mir_eval spelling (``"C# minor"``); integer class ids are read in
+    :data:`musicrep.theory.KEYS` order. Scores: same key 1.0, estimate a fifth above 0.5, relative 0.3, parallel 0.2, other 0.
     """
     return float(_mirex_items(y_true, y_pred).mean())
 
@@ -194,7 +186,7 @@ def _roc_auc_resampled(y_true: np.ndarray, y_score: np.ndarray, idx: np.ndarray)
 
 
 def _map_resampled(y_true: np.ndarray, y_score: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """:func:`map` of every resample at once: AP = mean over positives of the precision at the end of
+    """:func:`mean_average_precision` of every resample at once: AP = mean over positives of the precision at the end of
     each group of tied scores (sklearn's step-wise definition), computed on sorted resamples."""
     per_col = []
     for T, S in _resampled_columns(y_true, y_score, idx):
@@ -244,7 +236,7 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("map", map, "scores", resampled=_map_resampled),
+        Metric("map", mean_average_precision, "scores", resampled=_map_resampled),
         Metric("roc_auc", roc_auc, "scores", resampled=_roc_auc_resampled),
         Metric("accuracy", accuracy, "labels", _match_items),
         Metric("mirex", mirex, "labels", _mirex_items),
@@ -258,16 +250,6 @@ METRICS: dict[str, Metric] = {
     ]
 }
 
-#: Metrics reported per task kind; the first is the primary one (hyper-parameter selection).
-TASK_METRICS: dict[str, list[str]] = {
-    "multiclass": ["accuracy"],
-    "multilabel": ["map", "roc_auc"],
-    "regression": ["r2"],
-    "key": ["mirex", "accuracy"],
-    "pitch": ["pitch_accuracy", "chroma_accuracy"],
-}
-
-
 def get_metric(name: str | Metric) -> Metric:
     """Look a metric up by name; unknown names list the known ones."""
     if isinstance(name, Metric):
@@ -279,11 +261,8 @@ def get_metric(name: str | Metric) -> Metric:
 
 
 def primary_metric(kind: str) -> Metric:
-    """The metric hyper-parameters are selected by for a task kind."""
-    try:
-        return METRICS[TASK_METRICS[kind][0]]
-    except KeyError:
-        raise KeyError(f"unknown task kind {kind!r}; known: {sorted(TASK_METRICS)}") from None
+    """The metric hyper-parameters are selected by for a task kind (:attr:`musicrep.kinds.Kind.metrics` [0])."""
+    return METRICS[get_kind(kind).primary_metric]
 
 
 def bootstrap_ci(

@@ -55,7 +55,7 @@ KEY_PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 _NATURAL = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _ACCIDENTAL = {"#": 1, "♯": 1, "b": -1, "♭": -1, "x": 2, "𝄪": 2, "𝄫": -2}
 # tonic letter, any run of accidentals, an optional ':' or space, then a mode word or a bare 'm' (minor)
-_KEY_RE = re.compile(r"([A-Ga-g])\s*([#b♯♭x𝄪𝄫]*)\s*[: ]?\s*(major|minor|maj|min|m|)", flags=re.IGNORECASE)
+_KEY_RE = re.compile(r"([A-Ga-g])\s*([#b♯♭x𝄪𝄫]*)\s*[: ]?\s*(major|minor|maj|min|m)", flags=re.IGNORECASE)
 
 
 def canonical_key(text: str) -> str | None:
@@ -63,26 +63,19 @@ def canonical_key(text: str) -> str | None:
 
     Accepts every enharmonic spelling (``"G# minor"``, ``"Ab minor"``, ``"Cb major"``, ``"E#m"``,
     ``"Fbb major"``), mode words ``major``/``maj``/``minor``/``min`` in any case, a bare ``m`` for minor
-    (``"Dbm"``, ``"f#m"``), mir_eval's ``"C:maj"`` and a bare tonic (``"Eb"``, read as major, as in
-    chord and key-signature shorthand). Rejects ambiguous annotations (``"C minor / F# minor"``, ``"-"``,
-    empty text): a single-label key task cannot represent them.
+    (``"Dbm"``, ``"f#m"``; ``"CM"`` is C major) and mir_eval's ``"C:maj"``. Rejects a missing mode
+    (``"Eb"``) and ambiguous annotations (``"C minor / F# minor"``, ``"-"``, empty text): a single-label
+    key task cannot represent them.
     """
     s = text.strip()
     m = _KEY_RE.fullmatch(s)
     if not m:
         return None
     tonic, accidentals, mode = m.group(1), m.group(2), m.group(3)
-    if mode == "" and tonic.islower() and accidentals == "":
-        return None  # a lone lower-case letter is too ambiguous (a note name, a chord symbol, a typo)
     pc = (_NATURAL[tonic.upper()] + sum(_ACCIDENTAL[a] for a in accidentals)) % 12
-    mode_l = mode.lower()
-    if mode_l in ("", "maj", "major"):
-        name = "major"
-    elif mode == "M":  # 'CM' is the common shorthand for C major, 'Cm' for C minor
-        name = "major"
-    else:
-        name = "minor"
-    return f"{PITCH_CLASSES[pc]} {name}"
+    # 'CM' is the common shorthand for C major, 'Cm' for C minor: a bare 'm' keeps its case
+    major = mode.lower() in ("maj", "major") or mode == "M"
+    return f"{PITCH_CLASSES[pc]} {'major' if major else 'minor'}"
 
 
 def key_index(text: str) -> int:

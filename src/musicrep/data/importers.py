@@ -37,7 +37,9 @@ from typing import Any
 
 from musicrep.audio import AudioError, find_audio
 from musicrep.audio import info as audio_info
-from musicrep.data.task import KEY_VOCABULARY, KINDS, PITCH_CLASSES, SPLITS, TaskSpec, write_task
+from musicrep.data.task import SPLITS, TaskSpec, write_task
+from musicrep.kinds import KIND_NAMES, get_kind
+from musicrep.theory import KEYS, canonical_key
 
 __all__ = [
     "IMPORTERS",
@@ -47,7 +49,6 @@ __all__ = [
     "ImportedItem",
     "ImportedTask",
     "Importer",
-    "canonical_key",
     "import_dataset",
     "register",
     "stratified_split",
@@ -222,26 +223,6 @@ def _drop_leaky_groups(task: ImportedTask) -> None:
                 other.group = ""
             task.provenance["groups"] = "dropped: the official split shares groups between splits"
             return
-
-
-def canonical_key(text: str) -> str | None:
-    """A key name in the task format's mir_eval spelling (``"A# major"`` → ``"Bb major"``), or None.
-
-    Accepts ``"e minor"``, ``"Eb minor"``, ``"D#min"``, ``"C:maj"``; rejects ambiguous annotations such
-    as ``"C minor / F# minor"``, ``"-"`` or a missing mode, because a single-label key task cannot
-    represent them.
-    """
-    s = text.strip()
-    m = re.fullmatch(r"([A-Ga-g])\s*([#b♯♭]?)\s*[: ]?\s*(major|minor|maj|min)", s, flags=re.IGNORECASE)
-    if not m:
-        return None
-    names = PITCH_CLASSES
-    base = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[m.group(1).upper()]
-    acc = {"#": 1, "♯": 1, "b": -1, "♭": -1, "": 0}[m.group(2)]
-    mode = "major" if m.group(3).lower().startswith("maj") else "minor"
-    return f"{names[(base + acc) % 12]} {mode}"
-
-
 
 
 def _need(path: Path, what: str, fix: str) -> Path:
@@ -466,7 +447,7 @@ def _giantsteps(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     stratified by key), GiantSteps-key becomes test. Or ROOT is one dataset folder (audio/ +
     annotations/key/ or annotations/giantsteps/ ``*.key`` files, or annotations.txt): all its tracks
     with a usable key, split 80/10/10 stratified. Keys are written in the task format's spelling
-    (:data:`musicrep.data.task.KEY_VOCABULARY`: ``Bb major``, ``F# minor``; enharmonics mapped);
+    (:data:`musicrep.theory.KEYS`: ``Bb major``, ``F# minor``; enharmonics mapped);
     ambiguous or missing keys ("-", "C minor / F# minor") are left out and reported.
     """
 
@@ -516,7 +497,7 @@ def _giantsteps(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
                                "annotations/key/<id>.LOFI.key, or both dataset folders side by side)")
         _split_items(items, opts)
         prov = {"split": f"stratified 80/10/10, seed {opts.seed}"}
-    task = ImportedTask("giantsteps_key", "key", list(KEY_VOCABULARY), items, ["mirex", "accuracy"],
+    task = ImportedTask("giantsteps_key", "key", list(KEYS), items, ["mirex", "accuracy"],
                         {"dataset": "GiantSteps key", **prov}, left_out=skipped)
     return {"giantsteps": task}
 
@@ -731,8 +712,8 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     if not rows or "path" not in rows[0] or "label" not in rows[0]:
         raise DatasetError(f"{root}: needs a header with at least `path` and `label` columns")
     kind = opts.kind or ("multilabel" if any(";" in r["label"] for r in rows) else "multiclass")
-    if kind not in KINDS:
-        raise DatasetError(f"--kind {kind!r} is not a task kind; choose one of {', '.join(KINDS)}")
+    if kind not in KIND_NAMES:
+        raise DatasetError(f"--kind {kind!r} is not a task kind; choose one of {', '.join(KIND_NAMES)}")
     aliases = {"validation": "valid", "val": "valid", "dev": "valid", "training": "train", "eval": "test"}
     items: list[ImportedItem] = []
     seen: Counter[str] = Counter()
@@ -775,14 +756,12 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     if kind == "regression":
         vocab: list[str] = []
     elif kind == "key":
-        vocab = list(KEY_VOCABULARY)
+        vocab = list(KEYS)
     elif kind == "pitch":
         vocab = sorted({lab for it in items for lab in it.labels}, key=lambda x: int(float(x)))
     else:
         vocab = sorted({lab for it in items for lab in it.labels})
-    from musicrep.metrics import TASK_METRICS
-
-    metrics = list(TASK_METRICS[kind])
+    metrics = list(get_kind(kind).metrics)
     name = _task_name(root.with_suffix(""))
     return {name: ImportedTask(name, kind, vocab, items, metrics, {"dataset": f"csv {root}", "split": how})}
 

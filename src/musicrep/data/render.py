@@ -46,7 +46,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from musicrep.data.scores import Chorale
 from musicrep.data.synth import GM_FAMILIES, Note, Synth, SynthError, gm_family, resolve_soundfont
-from musicrep.data.task import KEY_VOCABULARY, Task, write_task
+from musicrep.data.task import Task, write_task
+from musicrep.theory import KEYS
 
 __all__ = [
     "RENDERERS",
@@ -629,7 +630,7 @@ def plan_key(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | Non
 def render_key(out: Path, opts: RenderOptions, excerpt: float = 30.0) -> list[RenderReport]:
     t0 = time.perf_counter()
     size = _size(opts, excerpt, None)
-    spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex", "accuracy"],
+    spec = dict(name="key", kind="key", vocabulary=list(KEYS), metrics=["mirex", "accuracy"],
                 description="Global key of a rendered Bach chorale excerpt (24 keys, mir_eval spelling).",
                 provenance={"source": "music21 corpus: Bach chorales with an encoded key whose final bass "
                                       "note is the tonic; 12 transpositions each; split by chorale"})
@@ -902,7 +903,7 @@ def render_demo(out: Path, opts: RenderOptions) -> list[RenderReport]:
         t0 = time.perf_counter()
         chorales = _chorales(rng, DEMO_CHORALES, runner, balance_modes=True)
         key_jobs = plan_key(rng, chorales, excerpt=DEMO_KEY_EXCERPT, splits=(0.2, 0.2))
-        spec = dict(name="key", kind="key", vocabulary=list(KEY_VOCABULARY), metrics=["mirex", "accuracy"],
+        spec = dict(name="key", kind="key", vocabulary=list(KEYS), metrics=["mirex", "accuracy"],
                     description=f"Global key of a rendered Bach chorale excerpt (demo: {DEMO_CHORALES} chorales "
                                 "× 12 keys).",
                     provenance={"source": "music21 Bach chorales × 12 transpositions; split by chorale"})

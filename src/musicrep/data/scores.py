@@ -23,7 +23,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from musicrep.data.task import PITCH_CLASSES
+from musicrep.theory import PITCH_CLASSES
 
 __all__ = [
     "FOLK_COLLECTIONS", "Chorale", "ChoraleRejected", "Tune", "TuneRef", "chorale_paths", "folk_tunes", "iter_chorales",
@@ -75,7 +75,7 @@ class Chorale:
 
 
 def key_label(tonic_pc: int, mode: str) -> str:
-    """``key_label(6, 'minor') == 'F# minor'`` — the spelling of :data:`musicrep.data.task.KEY_VOCABULARY`."""
+    """``key_label(6, 'minor') == 'F# minor'`` — the spelling of :data:`musicrep.theory.KEYS`."""
     return f"{PITCH_CLASSES[tonic_pc % 12]} {mode}"
 
 

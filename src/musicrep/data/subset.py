@@ -23,7 +23,8 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from musicrep.data.task import LABEL_SEP, Task, TaskError
+from musicrep.data.task import Task, TaskError
+from musicrep.kinds import LABEL_SEP
 
 __all__ = ["rank", "subset"]
 

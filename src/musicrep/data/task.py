@@ -25,32 +25,33 @@ kind           ``label`` column                 :meth:`Task.targets`
 multiclass     one vocabulary entry             int index into ``vocabulary``
 multilabel     entries joined by ``;``          float32 multi-hot ``[N, len(vocabulary)]``
 regression     a number                         float32
-key            e.g. ``F# minor`` (mir_eval)     int index into :data:`KEY_VOCABULARY` (24 keys)
+key            any spelling, e.g. ``Db major``  int index into :data:`musicrep.theory.KEYS` (24 keys)
 pitch          MIDI note number, e.g. ``60``    int MIDI number
 =============  ===============================  ===========================================
+
+What each kind means (label rules, targets, metrics, loss) lives in :mod:`musicrep.kinds`; key names in
+any enharmonic spelling (``Db major``, ``G# minor``, ``Dbm``) are canonicalised to
+:data:`musicrep.theory.KEYS` on load, in the vocabulary and in every row.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from musicrep.kinds import KIND_NAMES, LABEL_SEP, get_kind, split_labels
 from musicrep.util import read_yaml_mapping, validation_problems
 
 __all__ = [
     "COLUMNS",
-    "KEY_VOCABULARY",
-    "KINDS",
-    "PITCH_CLASSES",
     "SPLITS",
     "Task",
     "TaskError",
@@ -58,19 +59,10 @@ __all__ = [
     "write_task",
 ]
 
-#: Task kinds; each decides how ``label`` is parsed and what :meth:`Task.targets` returns.
-KINDS = ("multiclass", "multilabel", "regression", "key", "pitch")
 #: The only split names allowed (``valid`` is used for early stopping / probe model selection).
 SPLITS = ("train", "valid", "test")
 #: Required columns of ``items.csv``, in the order they are written.
 COLUMNS = ("id", "path", "split", "label", "duration", "group")
-#: Pitch-class spelling used for key labels (mir_eval accepts these; one spelling per class).
-PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-#: The 24-key vocabulary in mir_eval spelling: the 12 majors, then the 12 minors, tonic C first.
-KEY_VOCABULARY = tuple(f"{pc} major" for pc in PITCH_CLASSES) + tuple(f"{pc} minor" for pc in PITCH_CLASSES)
-#: Separator between labels of one multilabel item.
-LABEL_SEP = ";"
-_KEY_INDEX = {k: i for i, k in enumerate(KEY_VOCABULARY)}
 
 TASK_YAML = "task.yaml"
 ITEMS_CSV = "items.csv"
@@ -86,13 +78,12 @@ class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="Short task name, e.g. 'key' or 'nsynth-pitch'.")
-    kind: Literal["multiclass", "multilabel", "regression", "key", "pitch"] = Field(
-        description="How labels are read and scored; see the table in the module docstring."
-    )
+    kind: str = Field(description="How labels are read and scored: one of musicrep.kinds.KINDS "
+                      "(multiclass, multilabel, regression, key, pitch).")
     vocabulary: list[str] = Field(
         default_factory=list,
         description="Allowed labels, in target-index order (empty for regression). "
-        "For kind=pitch the MIDI numbers as text; for kind=key a subset of the 24 mir_eval keys.",
+        "For kind=pitch the MIDI numbers as text; for kind=key a subset of the 24 keys in any spelling.",
     )
     metrics: list[str] = Field(default_factory=list, description="Metric names the studies report, e.g. ['mirex'].")
     sample_rate: int = Field(16_000, gt=0, description="Rate of the audio files (Hz).")
@@ -105,6 +96,13 @@ class TaskSpec(BaseModel):
         None, gt=0, description="Analysis window to embed items with, when the task needs one (single notes)."
     )
     hop_seconds: float | None = Field(None, gt=0, description="Hop between analysis windows (seconds).")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in KIND_NAMES:
+            raise ValueError(f"unknown task kind {v!r}; choose one of {', '.join(KIND_NAMES)}")
+        return v
 
 
 @dataclass(frozen=True)
@@ -135,16 +133,17 @@ class Task:
         return task
 
     def validate(self, check_audio: bool = True) -> None:
-        """Check ids, splits, labels, durations, group leakage and (optionally) that the audio exists."""
+        """Check ids, splits, labels, durations, group leakage and (optionally) that the audio exists.
+
+        Key names are canonicalised in place (vocabulary and rows: ``Db major`` → ``C# major``), so every
+        later step compares one spelling.
+        """
         csv = self.root / ITEMS_CSV
         df = self.items
-        if self.spec.kind == "key":
-            bad = [v for v in self.spec.vocabulary if v not in KEY_VOCABULARY]
-            if bad:
-                raise TaskError(
-                    f"{self.root / TASK_YAML}: vocabulary entries {bad[:3]} are not keys in mir_eval "
-                    f"spelling; use entries of musicrep.data.task.KEY_VOCABULARY such as 'F# minor'"
-                )
+        try:
+            self.spec.vocabulary = get_kind(self.spec.kind).canonical_vocabulary(self.spec.vocabulary)
+        except ValueError as exc:
+            raise TaskError(f"{self.root / TASK_YAML}: {exc}") from None
         if len(set(self.spec.vocabulary)) != len(self.spec.vocabulary):
             raise TaskError(f"{self.root / TASK_YAML}: vocabulary has duplicate entries")
         dup = df["id"].duplicated(keep="first")
@@ -175,24 +174,15 @@ class Task:
             self._check_audio(csv)
 
     def _check_labels(self, csv: Path) -> None:
-        kind, vocab = self.spec.kind, set(self.spec.vocabulary)
+        kind, vocab = get_kind(self.spec.kind), set(self.spec.vocabulary)
+        canonical = []
         for i, (item_id, label) in enumerate(zip(self.items["id"], self.items["label"], strict=True)):
-            where = f"{csv}: line {_line(i)} (id {item_id!r})"
-            if kind == "regression":
-                try:
-                    value = float(label)
-                except ValueError:
-                    raise TaskError(f"{where}: label {label!r} is not a number (kind=regression)") from None
-                if not math.isfinite(value):
-                    raise TaskError(f"{where}: label {label!r} is not finite")
-                continue
-            labels = _split_labels(label) if kind == "multilabel" else [label]
-            outside = [x for x in labels if x not in vocab]
-            if outside:
-                raise TaskError(
-                    f"{where}: label {outside[0]!r} is not in the vocabulary of {self.root / TASK_YAML}; "
-                    f"add it there or fix the row"
-                )
+            try:
+                canonical.append(kind.canonical_label(label, vocab))
+            except ValueError as exc:
+                fix = "" if kind.loss == "mse" else f" of {self.root / TASK_YAML}; add it there or fix the row"
+                raise TaskError(f"{csv}: line {_line(i)} (id {item_id!r}): {exc}{fix}") from None
+        self.items["label"] = canonical
 
     def _check_groups(self, csv: Path) -> None:
         splits_per_group = self.items.groupby("group", sort=True)["split"].nunique()
@@ -259,26 +249,24 @@ class Task:
     def labels(self, split: str | None = None) -> list[str] | list[list[str]]:
         """Raw labels as text (a list of labels per item for multilabel)."""
         raw = list(self._rows(split)["label"])
-        return [_split_labels(x) for x in raw] if self.kind == "multilabel" else raw
+        return [split_labels(x) for x in raw] if self.kind == "multilabel" else raw
 
     def targets(self, split: str | None = None) -> np.ndarray:
         """Numeric targets of a split (or all items); see the table in the module docstring."""
         raw = self._rows(split)["label"]
-        return _TARGETS[self.kind](self, list(raw))
+        return get_kind(self.kind).targets(list(raw), self.vocabulary)
 
     def class_index(self, split: str | None = None) -> np.ndarray:
         """Class id per item for single-label kinds: the index into ``vocabulary`` (multiclass, pitch).
 
-        For ``key`` it is the index into :data:`KEY_VOCABULARY` — the same numbers as :meth:`targets` —
-        even when the task's vocabulary lists only some keys or another order. Why: key ids must mean
-        the same key on every key task, for the probes, :data:`musicrep.metrics.KEYS` and the estimators,
-        which all read them in that fixed 24-key order.
+        For ``key`` it is the index into :data:`musicrep.theory.KEYS` — the same numbers as
+        :meth:`targets` — even when the task's vocabulary lists only some keys or another order. Why:
+        key ids must mean the same key on every key task, for the probes and the metrics, which all read
+        them in that fixed 24-key order. This is :meth:`musicrep.kinds.Kind.class_ids`.
         """
         if self.kind in ("multilabel", "regression"):
             raise TaskError(f"task {self.name!r} is {self.kind}; class_index is for single-label tasks")
-        if self.kind == "key":
-            return self.targets(split)
-        return _class_index(self.vocabulary, list(self._rows(split)["label"]))
+        return get_kind(self.kind).class_ids(list(self._rows(split)["label"]), self.vocabulary)
 
     def minutes(self, split: str | None = None) -> float:
         """Total audio duration of a split (or all items) in minutes."""
@@ -293,6 +281,17 @@ class Task:
             for x in lab if isinstance(lab, list) else [lab]:
                 counts[x] += 1
         return counts
+
+    def classes_without_training_items(self) -> list[str]:
+        """Vocabulary entries that label valid or test items but no training item (regression: none).
+
+        A probe never sees such a class in training, so it can only be guessed; the caller warns by name.
+        """
+        if self.kind == "regression":
+            return []
+        train = self.label_counts("train")
+        later = {k for s in ("valid", "test") for k, v in self.label_counts(s).items() if v}
+        return [k for k in self.vocabulary if k in later and not train[k]]
 
     def summary(self) -> dict[str, Any]:
         """Sizes, minutes and label counts per split: what a report or the issue note lists."""
@@ -354,10 +353,6 @@ def _line(i: int) -> int:
     return i + 2
 
 
-def _split_labels(label: str) -> list[str]:
-    return [x.strip() for x in label.split(LABEL_SEP) if x.strip()]
-
-
 def _pydantic_message(exc: ValidationError) -> str:
     return "; ".join(f"key {k!r}: {m}" for k, m in validation_problems(exc))
 
@@ -397,26 +392,3 @@ def _read_items(path: Path) -> pd.DataFrame:
         raise TaskError(f"{path}: line {_line(i)}: duration {df['duration'].iloc[i]!r} is not a number (seconds)")
     df["duration"] = durations.astype(float)
     return df.reset_index(drop=True)
-
-
-def _class_index(vocabulary: Sequence[str], raw: Sequence[str]) -> np.ndarray:
-    index = {v: i for i, v in enumerate(vocabulary)}
-    return np.array([index[x] for x in raw], dtype=np.int64)
-
-
-def _multihot(task: Task, raw: Sequence[str]) -> np.ndarray:
-    index = {v: i for i, v in enumerate(task.vocabulary)}
-    y = np.zeros((len(raw), len(index)), dtype=np.float32)
-    for r, label in enumerate(raw):
-        for x in _split_labels(label):
-            y[r, index[x]] = 1.0
-    return y
-
-
-_TARGETS = {
-    "multiclass": lambda t, raw: _class_index(t.vocabulary, raw),
-    "multilabel": _multihot,
-    "regression": lambda t, raw: np.array([float(x) for x in raw], dtype=np.float32),
-    "key": lambda t, raw: np.array([_KEY_INDEX[x] for x in raw], dtype=np.int64),
-    "pitch": lambda t, raw: np.array([int(float(x)) for x in raw], dtype=np.int64),
-}

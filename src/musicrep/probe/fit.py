@@ -18,22 +18,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
+from musicrep.kinds import Kind, get_kind
 from musicrep.metrics import Metric, bootstrap_ci, get_metric, primary_metric
 from musicrep.probe.grids import ProbeConfig, ProbeGrid, expand, get_grid
-from musicrep.probe.kinds import Kind, TargetScaler, get_kind
 from musicrep.probe.keyprofile import KeyProfile
 from musicrep.probe.neighbors import KNN, Centroid
 from musicrep.probe.stacked import train_stacked
+from musicrep.probe.types import ProbeData, ProbeSetup
 
-__all__ = ["ProbeSpec", "PROBES", "Standardizer", "FittedProbe", "fit_probe", "evaluate_probe"]
-
-LayerChoice = int | Literal["all", "weighted"]
+__all__ = ["ProbeSpec", "PROBES", "Standardizer", "TargetScaler", "FittedProbe", "fit_probe", "evaluate_probe"]
 
 #: Memory budget of one stacked block, in float32 numbers (params, grads, Adam moments, best state).
 _BLOCK_FLOATS = 48_000_000
@@ -88,6 +87,25 @@ def _get_probe(name: str) -> ProbeSpec:
         return PROBES[name]
     except KeyError:
         raise KeyError(f"unknown probe {name!r}; known: {sorted(PROBES)}") from None
+
+
+@dataclass
+class TargetScaler:
+    """Regression targets are standardised with train statistics so one lr grid fits any target scale."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> TargetScaler:
+        std = y.std(0)
+        return cls(y.mean(0), np.where(std > 1e-12, std, 1.0))
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        return (y - self.mean) / self.std
+
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        return y * self.std + self.mean
 
 
 @dataclass
@@ -369,37 +387,30 @@ def _folds(kind: Kind, y: np.ndarray, n_folds: int, seed: int,
     return list(KFold(n_folds, shuffle=True, random_state=seed).split(y))
 
 
-def fit_probe(
-    kind: str,
-    X_train: Any,
-    y_train: Any,
-    X_valid: Any | None = None,
-    y_valid: Any | None = None,
-    *,
-    layer_dims: Sequence[int] | None = None,
-    probe: str = "mlp",
-    grid: str | ProbeGrid | dict = "fast",
-    layer: LayerChoice = "all",
-    seed: int = 0,
-    vocabulary: Sequence | None = None,
-    n_folds: int = 5,
-    groups: Any | None = None,
-) -> FittedProbe:
-    """Search ``grid`` for ``probe`` on a task of ``kind``; return the best probe on validation.
+def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
+    """Search ``setup.grid`` for ``setup.probe`` on ``data``; return the best probe on validation.
 
-    ``X_*``: ``[N, L, H]`` embeddings (``[N, H]`` means one layer). ``y_*``: class ids ``[N]``
-    (multiclass, key — 24 ids in :data:`musicrep.metrics.KEYS` order unless ``vocabulary`` says
-    otherwise — and pitch, whose ``vocabulary`` lists the MIDI number of each id), multi-hot ``[N, K]``
-    (multilabel) or floats ``[N]`` / ``[N, k]`` (regression). ``layer``: an index, ``"all"`` (scan every
-    layer; returns the best, with ``.scan`` holding each) or ``"weighted"`` (learned softmax mix).
-    Without a validation split, configs (and their step counts) are chosen by ``n_folds``-fold
-    cross-validation on train and the chosen config is refit on all of train. ``groups`` (one id per
-    training item, e.g. the work an excerpt or transposition comes from) keeps each group inside one
-    fold, so near-duplicates cannot inflate the k-fold scores; it is unused when a validation split is given.
+    ``data.train.x`` etc.: ``[N, L, H]`` embeddings (``[N, H]`` means one layer); targets: class ids
+    ``[N]`` (multiclass, key — 24 ids in :data:`musicrep.theory.KEYS` order unless ``data.vocabulary``
+    says otherwise — and pitch, whose vocabulary lists the MIDI number of each id), multi-hot ``[N, K]``
+    (multilabel) or floats ``[N]`` / ``[N, k]`` (regression). ``setup.layer``: an index, ``"all"`` (scan
+    every layer; returns the best, with ``.scan`` holding each) or ``"weighted"`` (learned softmax mix).
+    Without a validation split, configs (and their step counts) are chosen by ``setup.n_folds``-fold
+    cross-validation on train and the chosen config is refit on all of train; ``data.train.groups`` (one
+    id per training item, e.g. the work an excerpt or transposition comes from) keeps each group inside
+    one fold, so near-duplicates cannot inflate the k-fold scores.
+
+    Raises ``ValueError`` for shapes that do not fit, an unusable layer choice or too few items for
+    k-fold, and ``KeyError`` for an unknown kind or probe.
     """
+    kind, probe, layer, seed = data.kind, setup.probe, setup.layer, int(setup.seed)
+    vocabulary, n_folds, groups = data.vocabulary, setup.n_folds, data.train.groups
+    X_train, y_train = data.train.x, data.train.y
+    X_valid, y_valid = (data.valid.x, data.valid.y) if data.valid is not None else (None, None)
+    layer_dims = data.layer_dims
     k = get_kind(kind)
     spec = _get_probe(probe)
-    g = get_grid(grid)
+    g = get_grid(setup.grid)
     Xtr = _as_3d(X_train, "X_train")
     ytr = k.check_targets(y_train, "y_train")
     if len(Xtr) != len(ytr):
@@ -488,53 +499,33 @@ def fit_probe(
     return best
 
 
-def evaluate_probe(
-    kind: str,
-    X_train: Any,
-    y_train: Any,
-    X_valid: Any | None,
-    y_valid: Any | None,
-    X_test: Any,
-    y_test: Any,
-    *,
-    layer_dims: Sequence[int] | None = None,
-    probe: str = "mlp",
-    grid: str | ProbeGrid | dict = "fast",
-    layer: LayerChoice = "all",
-    seeds: Sequence[int] = (0,),
-    vocabulary: Sequence | None = None,
-    metrics: Sequence[str] | None = None,
-    n_bootstrap: int = 1000,
-    alpha: float = 0.05,
-    n_folds: int = 5,
-    groups_train: Any | None = None,
-) -> list[dict]:
-    """Fit per seed, score the test split; one tidy row per (layer, seed, metric).
+def evaluate_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> list[dict[str, Any]]:
+    """Fit with ``setup`` (one seed), score ``data.test``; one row per (layer, metric), named like ``results.csv``.
 
-    Row keys: ``probe, layer, seed, metric, value, ci_low, ci_high, valid_score, config`` (JSON of the
-    selected hyper-parameters), ``layer_weights`` (JSON list for ``layer="weighted"``, else ""),
+    Row keys: ``probe, layer, seed, metric, value, ci_low, ci_high, valid_value, best_config`` (JSON of
+    the selected hyper-parameters), ``layer_weights`` (JSON list for ``layer="weighted"``, else ""),
     ``n_train, n_test``. With ``layer="all"`` there is a row per layer (each with its own selected
-    config). CIs are percentile bootstraps over test items (``n_bootstrap`` resamples, seeded by ``seed``).
-    ``groups_train``: group id per training item for k-fold selection (see :func:`fit_probe` ``groups``).
+    config). CIs are percentile bootstraps over test items (``setup.n_bootstrap`` resamples, seeded by
+    the seed). Metrics: ``data.metrics`` or the kind's defaults. Raises ``ValueError`` without a test split.
     """
-    k = get_kind(kind)
-    names = list(metrics) if metrics is not None else k.metrics
-    yte = k.check_targets(y_test, "y_test")
-    rows: list[dict] = []
-    for seed in seeds:
-        best = fit_probe(kind, X_train, y_train, X_valid, y_valid, layer_dims=layer_dims, probe=probe, grid=grid,
-                         layer=layer, seed=int(seed), vocabulary=vocabulary, n_folds=n_folds,
-                         groups=groups_train)
-        for fp in (best.scan.values() if best.scan else [best]):
-            lw = fp.layer_weights
-            for name in names:
-                ref, est, m = fp.score(X_test, yte, name)
-                lo, hi = bootstrap_ci(m, ref, est, n=n_bootstrap, alpha=alpha, seed=int(seed))
-                rows.append({
-                    "probe": probe, "layer": fp.layer, "seed": int(seed), "metric": m.name,
-                    "value": m(ref, est), "ci_low": lo, "ci_high": hi, "valid_score": fp.valid_score,
-                    "config": json.dumps(fp.best_config, sort_keys=True),
-                    "layer_weights": "" if lw is None else json.dumps([round(float(w), 6) for w in lw]),
-                    "n_train": len(np.asarray(y_train)), "n_test": len(yte),
-                })
+    if data.test is None:
+        raise ValueError("evaluate_probe needs data.test (the split it scores)")
+    k = get_kind(data.kind)
+    names = list(data.metrics) if data.metrics is not None else list(k.metrics)
+    yte = k.check_targets(data.test.y, "y_test")
+    seed = int(setup.seed)
+    best = fit_probe(data, setup)
+    rows: list[dict[str, Any]] = []
+    for fp in (best.scan.values() if best.scan else [best]):
+        lw = fp.layer_weights
+        for name in names:
+            ref, est, m = fp.score(data.test.x, yte, name)
+            lo, hi = bootstrap_ci(m, ref, est, n=setup.n_bootstrap, alpha=setup.alpha, seed=seed)
+            rows.append({
+                "probe": setup.probe, "layer": fp.layer, "seed": seed, "metric": m.name,
+                "value": m(ref, est), "ci_low": lo, "ci_high": hi, "valid_value": fp.valid_score,
+                "best_config": json.dumps(fp.best_config, sort_keys=True),
+                "layer_weights": "" if lw is None else json.dumps([round(float(w), 6) for w in lw]),
+                "n_train": len(data.train), "n_test": len(yte),
+            })
     return rows

@@ -2,7 +2,7 @@
 
 Takes pitch-class features ``[L, N, H]`` whose first 12 values are a chroma vector (index 0 = C) —
 the timeline mean of the ``chroma`` representation — and gives scores ``[L, 1, N, 24]``: the Pearson
-correlation with every rotation of a major and a minor key profile, in :data:`musicrep.metrics.KEYS`
+correlation with every rotation of a major and a minor key profile, in :data:`musicrep.theory.KEYS`
 order. Nothing is trained; the training split is ignored.
 
 Why a probe and not a separate code path: the classical key estimator is the baseline every key
@@ -19,7 +19,7 @@ import torch
 
 from musicrep.estimators import KEY_PROFILES
 from musicrep.probe.grids import ProbeConfig
-from musicrep.probe.kinds import Kind
+from musicrep.kinds import Kind
 
 __all__ = ["KeyProfile", "profile_matrix"]
 

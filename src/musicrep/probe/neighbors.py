@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from musicrep.probe.grids import ProbeConfig
-from musicrep.probe.kinds import Kind
+from musicrep.kinds import Kind
 
 __all__ = ["KNN", "Centroid"]
 

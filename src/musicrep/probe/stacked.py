@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from musicrep.probe.grids import ProbeConfig
-from musicrep.probe.kinds import Kind
+from musicrep.kinds import Kind
 
 __all__ = ["Stacked", "train_stacked"]
 
