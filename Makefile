@@ -26,6 +26,8 @@ demo: $(STAMP)
 	$(PY) -m musicrep.demo --out runs/demo
 
 test: $(STAMP)
+	# the floors of the house (pyproject.toml [tool.importlinter]): an import up the floors fails the build
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

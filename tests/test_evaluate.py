@@ -174,3 +174,40 @@ def test_results_from_an_older_table_are_kept_and_recomputed(tmp_path: Path) -> 
     again = evaluate(load_config(config(tmp_path, task)), progress=False)
     assert len(again) == 2 * len(res)  # the old rows stay, the unit is recomputed with its key
     assert again["unit_key"].notna().sum() == len(res)
+
+
+def _respell(task: Path, out: Path, spelling: dict[str, str], kind: str = "key") -> Path:
+    """A copy of ``task``'s manifest (same audio) with labels renamed through ``spelling``."""
+    t = Task.load(task)
+    items = t.items.copy()
+    items["label"] = [spelling[x] for x in items["label"]]
+    items["path"] = [str((task / p).resolve()) for p in items["path"]]
+    Task.write(out, {"name": "tones", "kind": kind, "vocabulary": sorted(set(spelling.values())),
+                     "sample_rate": SR}, items)
+    return out
+
+
+def test_key_task_spelled_two_ways_gives_identical_results(tmp_path: Path) -> None:
+    # low tones labelled Db major / C# major, high tones G# minor / Ab minor: the same two keys
+    task = make_task(tmp_path / "task", n_per_class=8)
+    flat = _respell(task, tmp_path / "flat", {"low": "Db major", "high": "G# minor"})
+    sharp = _respell(task, tmp_path / "sharp", {"low": "C# major", "high": "Ab minor"})
+    a = evaluate(load_config(config(tmp_path, flat, out="a", bootstrap=50)), progress=False)
+    b = evaluate(load_config(config(tmp_path, sharp, out="b", bootstrap=50)), progress=False)
+    assert set(a["metric"]) == {"mirex", "accuracy"}
+    cols = ["layer", "metric", "value", "ci_low", "ci_high", "valid_value", "best_config"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+
+
+def test_class_without_training_items_is_warned_by_name_and_still_scored(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "task", n_per_class=8)
+    t = Task.load(task)
+    items = t.items.copy()
+    items.loc[(items["label"] == "high") & (items["split"] == "train"), "split"] = "valid"
+    items["path"] = [str((task / p).resolve()) for p in items["path"]]
+    Task.write(tmp_path / "skewed", {"name": "tones", "kind": "multiclass", "vocabulary": ["low", "high"],
+                                     "sample_rate": SR}, items)
+    res = evaluate(load_config(config(tmp_path, tmp_path / "skewed", bootstrap=50)), progress=False)
+    assert (res["metric"] == "accuracy").any()  # scoring went on
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert errors["error"].str.contains("class 'high' has test/valid items but no training items").any()
