@@ -27,20 +27,35 @@ def _reverb(x: np.ndarray, sr: int, rng: np.random.Generator, variant: str, room
     return _run([pedalboard.Reverb(room_size=float(np.clip(room, 0.0, 1.0)))], x, sr)
 
 
+def _time_stretch(x: np.ndarray, sr: int, rate: float) -> np.ndarray:
+    """Rubber Band time stretch (``rate`` > 1 is faster) in its faster mode.
+
+    Why not ``high_quality=True``: measured here it runs at ~24× realtime against ~126× for the faster
+    mode, below the 50× per core training needs; on music both keep pitch and onsets.
+    """
+    import pedalboard
+
+    return pedalboard.time_stretch(x[None, :], float(sr), stretch_factor=float(rate), high_quality=False)[0]
+
+
 @register("pitch", {"semitones": 1.0}, "pitch shift in semitones, duration kept", natural=True,
           changes=("key", "pitch"))
 def _pitch(x: np.ndarray, sr: int, rng: np.random.Generator, variant: str, semitones: float) -> np.ndarray:
-    import pedalboard
+    # stretch to r× the duration, then resample by 1/r: same duration, every frequency × r. Why not
+    # pedalboard.PitchShift: it runs at ~22× realtime, this at ~100× (soxr's resampler is nearly free)
+    import soxr
 
-    return _run([pedalboard.PitchShift(semitones=float(semitones))], x, sr)
+    r = 2.0 ** (float(semitones) / 12.0)
+    if r == 1.0:
+        return x.copy()
+    longer = _time_stretch(x, sr, 1.0 / r)
+    return soxr.resample(longer, sr * r, sr, quality="HQ").astype(np.float32)
 
 
 @register("stretch", {"rate": 1.1}, "time stretch by a rate (>1 faster), pitch kept; cut or zero-padded "
           "back to the input length", natural=True, changes=("regression",))
 def _stretch(x: np.ndarray, sr: int, rng: np.random.Generator, variant: str, rate: float) -> np.ndarray:
-    import pedalboard
-
-    return pedalboard.time_stretch(x[None, :], float(sr), stretch_factor=float(rate))[0]
+    return _time_stretch(x, sr, rate)
 
 
 @register("gain", {"db": -12.0}, "gain in dB (no limiting)", natural=True)
