@@ -73,3 +73,7 @@ def tasks() -> None:
 from musicrep.data.import_cli import register as _register_pool_and_import  # noqa: E402
 
 _register_pool_and_import(app)
+
+from musicrep.data.deform import register as _register_deform  # noqa: E402
+
+_register_deform(app)
