@@ -4,6 +4,7 @@ or with an independent reference (librosa chroma, the known pitch of a synthetic
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -257,3 +258,44 @@ def test_basic_pitch_silence_is_finite() -> None:
     rep = models.get("basic-pitch")
     out = rep.embed(torch.zeros(2, 3 * rep.sample_rate))
     assert torch.isfinite(out).all()
+
+
+def test_musicnn_worker_is_a_standalone_script() -> None:
+    """The worker runs in the TensorFlow venv: it may import only the standard library and that venv's packages."""
+    import ast
+
+    from musicrep.models.packaged.musicnn_tf import WORKER_SCRIPT
+
+    tree = ast.parse(WORKER_SCRIPT.read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= {"json", "os", "sys", "traceback", "numpy", "librosa", "tensorflow", "musicnn"}, imported
+
+
+def test_musicnn_worker_protocol_with_stub_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker script, started by file path, answers JSON lines end to end (stand-ins for TensorFlow and
+    musicnn in tests/fake_musicnn_venv give known outputs): one persistent process, every patch of every clip,
+    layers stacked at the adapter's frame rate, the process ended by close()."""
+    pytest.importorskip("librosa")
+    from pathlib import Path
+
+    stubs = Path(__file__).with_name("fake_musicnn_venv")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(stubs), os.environ.get("PYTHONPATH", "")]))
+    rep = MusicnnTF(python=sys.executable)
+    x = np.stack([_tone([220.0], 6.0), 0.5 * _tone([330.0], 6.0)])
+    e = rep(x)
+    assert e.shape == (2, 9, 2, 753)  # 6 s = two 3 s patches
+    widths = [408, 153, 64, 64, 64, 753, 753, 200, 50]
+    for i in range(2):
+        rms = float(np.sqrt(np.mean(x[i].astype(np.float64) ** 2)))
+        for layer, w in enumerate(widths):
+            for k in range(2):  # patch k of clip i is (k + 1) * rms; layer l scales it by l + 1; taggram = sigmoid
+                v = (k + 1) * rms
+                want = 1 / (1 + np.exp(-v)) if layer == 8 else v * (layer + 1)
+                np.testing.assert_allclose(e[i, layer, k, :w].numpy(), want, rtol=1e-5)
+                assert e[i, layer, k, w:].abs().max() == 0 if w < 753 else True
+    proc = rep._worker.proc
+    torch.testing.assert_close(rep(x[1:])[0], e[1])  # same worker, items independent
+    assert rep._worker.proc is proc and proc.poll() is None
+    rep.close()
+    assert proc.wait(timeout=30) is not None and rep._worker is None
