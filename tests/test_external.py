@@ -16,7 +16,8 @@ from torch import nn
 
 from musicrep import models
 from musicrep.models.base import WeightsError
-from musicrep.models.external import MERT, MERT_PRESETS, MUSICFM_PRESETS
+from musicrep.models.checkpoints.mert import MERT, MERT_PRESETS
+from musicrep.models.checkpoints.musicfm import MUSICFM_PRESETS
 
 
 def _emb(rep, x: torch.Tensor) -> torch.Tensor:
@@ -165,7 +166,7 @@ def test_torch_module_with_state_dict(tmp_path) -> None:
 
 def _musicfm_dir(tmp_path, conformer_state: dict | None = None):
     """Tiny MusicFM weights in the published layout (``model.`` prefix, quantizer buffers, stats json)."""
-    from musicrep.models.external import MusicFM
+    from musicrep.models.checkpoints.musicfm import MusicFM
 
     src = MusicFM(size="tiny", random_init=True, seed=1)
     for mod in src.modules():  # non-trivial BatchNorm statistics, so eval-mode BN is exercised

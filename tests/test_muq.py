@@ -17,7 +17,7 @@ from torch import nn
 
 from musicrep import models
 from musicrep.models.base import WeightsError
-from musicrep.models.muq import MUQ_PRESETS, MuQ
+from musicrep.models.checkpoints.muq import MUQ_PRESETS, MuQ
 
 STAT = {"melspec_2048_cnt": 1000, "melspec_2048_mean": 6.77, "melspec_2048_std": 18.4}
 

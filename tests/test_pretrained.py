@@ -4,6 +4,7 @@ or with an independent reference (librosa chroma, the known pitch of a synthetic
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -12,7 +13,12 @@ import pytest
 import torch
 
 from musicrep import models
-from musicrep.models import pretrained as P
+from musicrep.models.packaged import wheel
+from musicrep.models.packaged.basic_pitch import basic_pitch_available
+from musicrep.models.packaged.crepe import Crepe, crepe_available
+from musicrep.models.packaged.madmom import MadmomKey, import_madmom, madmom_available
+from musicrep.models.packaged.musicnn_tf import MusicnnTF, musicnn_available
+from musicrep.models.packaged.wheel import resample
 
 SR = 16_000
 
@@ -57,18 +63,19 @@ def _check_contract(rep: models.Representation, clip: np.ndarray, batch: int = 2
 
 
 def test_registered_with_availability() -> None:
+    models.names()  # the registry loads every family lazily; this test reads it directly
     for name in ["crepe", "madmom-key", "madmom-chroma", "basic-pitch", "essentia-hpcp", "musicnn-tf"]:
         ok, why = models._REGISTRY[name].available()
         assert isinstance(ok, bool) and (ok or why)
 
 
 def test_missing_package_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(P, "package_file", lambda *a: None)
-    for fn in (P._crepe_available, P._madmom_available, P._basic_pitch_available):
+    monkeypatch.setattr(wheel, "package_file", lambda *a: None)
+    for fn in (crepe_available, madmom_available, basic_pitch_available):
         ok, why = fn()
         assert not ok and "pip install" in why
     monkeypatch.setenv("MUSICREP_MUSICNN_PYTHON", "/nonexistent/bin/python")
-    ok, why = P._musicnn_available()
+    ok, why = musicnn_available()
     assert not ok and "/nonexistent/bin/python" in why and "make musicnn-venv" in why
     with pytest.raises(RuntimeError, match="not available here.*make musicnn-venv"):
         models.get("musicnn-tf")
@@ -98,7 +105,7 @@ def test_crepe_matches_torchcrepe(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delitem(sys.modules, k)
     torchcrepe = pytest.importorskip("torchcrepe")
     x = _tone([330.0], 0.5)
-    rep = P.Crepe(capacity="tiny")
+    rep = Crepe(capacity="tiny")
     frames = next(torchcrepe.preprocess(torch.tensor(x)[None], SR, 160))
     with torch.no_grad():
         ref_sal = torchcrepe.infer(frames, "tiny").numpy()
@@ -127,11 +134,11 @@ def test_madmom_key_matches_madmom_and_finds_a_major() -> None:
     e = _check_contract(rep, clip, batch=2)  # clips are batched through the torch CNN: must stay independent
     assert rep.frame_rate == 5.0 and rep.layer_names[-1] == "key_probs"
     probs = e[0, -1, 0, :24].numpy()
-    P._import_madmom()
+    import_madmom()
     from madmom.audio.signal import Signal
     from madmom.features.key import CNNKeyRecognitionProcessor, key_prediction_to_label
 
-    ref = CNNKeyRecognitionProcessor()(Signal(P._resample(clip, SR, 44_100), sample_rate=44_100))
+    ref = CNNKeyRecognitionProcessor()(Signal(resample(clip, SR, 44_100), sample_rate=44_100))
     np.testing.assert_allclose(probs, ref[0], atol=1e-5)
     assert key_prediction_to_label(probs[None]) == "A major"
     c_major = rep(_major_scale(261.63))[0, -1, 0, :24].numpy()
@@ -143,7 +150,7 @@ def test_madmom_key_matches_madmom_and_finds_a_major() -> None:
 def test_madmom_key_torch_blocks_match_madmom_layers() -> None:
     """The key CNN runs in torch; every block (not only the softmax) must equal madmom's numpy layers."""
     _need("madmom-key")
-    rep = P.MadmomKey()
+    rep = MadmomKey()
     clip = _major_scale(196.0, 0.3)[: int(2.3 * SR)]
     data = rep._features(clip)
     ref = []
@@ -166,11 +173,11 @@ def test_madmom_chroma_matches_madmom_and_librosa() -> None:
     clip = _tone(A_MAJOR)
     e = _check_contract(rep, clip, batch=1)
     assert rep.frame_rate == 10.0 and rep.layer_dims == [256, 256, 256, 12]
-    P._import_madmom()
+    import_madmom()
     from madmom.audio.chroma import DeepChromaProcessor
     from madmom.audio.signal import Signal
 
-    ref = DeepChromaProcessor()(Signal(P._resample(clip, SR, 44_100), sample_rate=44_100))
+    ref = DeepChromaProcessor()(Signal(resample(clip, SR, 44_100), sample_rate=44_100))
     np.testing.assert_allclose(e[0, -1, :, :12].numpy(), ref, atol=1e-5)
     librosa = pytest.importorskip("librosa")
     lib = librosa.feature.chroma_stft(y=clip, sr=SR).mean(1)
@@ -181,7 +188,7 @@ def test_basic_pitch_matches_package_inference(tmp_path) -> None:
     _need("basic-pitch")
     rep = models.get("basic-pitch")
     assert rep.sample_rate == 22_050 and abs(rep.frame_rate - 86.1328125) < 1e-9
-    clip = P._resample(_tone([440.0]), SR, 22_050)
+    clip = resample(_tone([440.0]), SR, 22_050)
     e = _check_contract(rep, clip, batch=2)  # windows of all clips share one onnxruntime call
     note = e[0, rep.layer_names.index("note"), :, :88].numpy()
     assert np.bincount(note.argmax(1)).argmax() == 69 - 21  # A4 = MIDI 69, first key MIDI 21
@@ -225,7 +232,7 @@ def test_musicnn_tf_one_persistent_worker() -> None:
     """TensorFlow starts once per instance: consecutive embeds reuse one worker process and give what a
     fresh instance gives; items stay independent; close() and garbage collection end the worker."""
     _need("musicnn-tf")
-    rep = P.MusicnnTF()
+    rep = MusicnnTF()
     rng = np.random.default_rng(0)
     x = torch.tensor(rng.standard_normal((3, 3 * SR)) * 0.1, dtype=torch.float32)
     first = rep(x)
@@ -233,7 +240,7 @@ def test_musicnn_tf_one_persistent_worker() -> None:
     second = rep(x[:1])
     assert rep._worker.proc is proc and proc.poll() is None  # same process, still running
     torch.testing.assert_close(second[0], first[0], atol=1e-5, rtol=1e-4)  # batch independence
-    fresh = P.MusicnnTF()
+    fresh = MusicnnTF()
     torch.testing.assert_close(fresh(x), first, atol=1e-5, rtol=1e-4)
     fresh_proc = fresh._worker.proc
     assert fresh_proc.pid != proc.pid
@@ -251,3 +258,44 @@ def test_basic_pitch_silence_is_finite() -> None:
     rep = models.get("basic-pitch")
     out = rep.embed(torch.zeros(2, 3 * rep.sample_rate))
     assert torch.isfinite(out).all()
+
+
+def test_musicnn_worker_is_a_standalone_script() -> None:
+    """The worker runs in the TensorFlow venv: it may import only the standard library and that venv's packages."""
+    import ast
+
+    from musicrep.models.packaged.musicnn_tf import WORKER_SCRIPT
+
+    tree = ast.parse(WORKER_SCRIPT.read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= {"json", "os", "sys", "traceback", "numpy", "librosa", "tensorflow", "musicnn"}, imported
+
+
+def test_musicnn_worker_protocol_with_stub_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker script, started by file path, answers JSON lines end to end (stand-ins for TensorFlow and
+    musicnn in tests/fake_musicnn_venv give known outputs): one persistent process, every patch of every clip,
+    layers stacked at the adapter's frame rate, the process ended by close()."""
+    pytest.importorskip("librosa")
+    from pathlib import Path
+
+    stubs = Path(__file__).with_name("fake_musicnn_venv")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(stubs), os.environ.get("PYTHONPATH", "")]))
+    rep = MusicnnTF(python=sys.executable)
+    x = np.stack([_tone([220.0], 6.0), 0.5 * _tone([330.0], 6.0)])
+    e = rep(x)
+    assert e.shape == (2, 9, 2, 753)  # 6 s = two 3 s patches
+    widths = [408, 153, 64, 64, 64, 753, 753, 200, 50]
+    for i in range(2):
+        rms = float(np.sqrt(np.mean(x[i].astype(np.float64) ** 2)))
+        for layer, w in enumerate(widths):
+            for k in range(2):  # patch k of clip i is (k + 1) * rms; layer l scales it by l + 1; taggram = sigmoid
+                v = (k + 1) * rms
+                want = 1 / (1 + np.exp(-v)) if layer == 8 else v * (layer + 1)
+                np.testing.assert_allclose(e[i, layer, k, :w].numpy(), want, rtol=1e-5)
+                assert e[i, layer, k, w:].abs().max() == 0 if w < 753 else True
+    proc = rep._worker.proc
+    torch.testing.assert_close(rep(x[1:])[0], e[1])  # same worker, items independent
+    assert rep._worker.proc is proc and proc.poll() is None
+    rep.close()
+    assert proc.wait(timeout=30) is not None and rep._worker is None

@@ -54,9 +54,15 @@ _FAMILIES: list[str] = [
     "musicrep.models.nfnet",
     "musicrep.models.conformer",
     "musicrep.models.handcrafted",
-    "musicrep.models.pretrained",
-    "musicrep.models.external",
-    "musicrep.models.muq",
+    "musicrep.models.packaged.crepe",
+    "musicrep.models.packaged.madmom",
+    "musicrep.models.packaged.basic_pitch",
+    "musicrep.models.packaged.essentia_hpcp",
+    "musicrep.models.packaged.musicnn_tf",
+    "musicrep.models.checkpoints.mert",
+    "musicrep.models.checkpoints.musicfm",
+    "musicrep.models.checkpoints.muq",
+    "musicrep.models.checkpoints.torch_module",
     "musicrep.hear",
 ]
 _loaded = False

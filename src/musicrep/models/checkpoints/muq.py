@@ -16,16 +16,14 @@ with rotary positions). Modules here use the release's parameter names (``conv.c
 stripped), so the released state dict loads as it is; pretraining-only tensors (the RVQ / random-projection
 targets, the token classifier ``linear``, ``cls_token``, the unused conv positional embedding) are ignored.
 
-It shares building blocks with MusicFM in :mod:`musicrep.models.external` (the architecture MuQ inherits),
+It shares its building blocks with MusicFM (:mod:`musicrep.models.checkpoints.blocks`, the architecture MuQ inherits),
 but reads the conformer activation from the release's ``w2v2_config`` (``hidden_act: swish``) instead of
 assuming one, and has no mel buffers in its state dict (MuQ's mel front-end is not an ``nn.Module``).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import torch
@@ -34,20 +32,20 @@ from torch import Tensor, nn
 
 from musicrep.models import register
 from musicrep.models.base import Representation, WeightsError, file_checksum
-from musicrep.models.common import seeded
-from musicrep.models.external import (
+from musicrep.models.checkpoints.blocks import (
+    ConformerSizes,
+    ConvSubsampling,
     HiddenStatesEncoder,
-    _ConformerLayer,
-    _ConvSubsampling,
-    _resolve,
-    read_state_dict,
+    MelDB,
+    RotaryConformer,
 )
+from musicrep.models.checkpoints.weights import read_json, read_state_dict, release_state, resolve_weights
+from musicrep.models.common import seeded
 
 __all__ = ["MuQConfig", "MuQ", "MUQ_PRESETS", "WEIGHT_FILES"]
 
 #: File names looked for inside ``weights=DIR`` (the Hub release has both; they hold the same tensors).
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-
 
 
 class MuQConfig(BaseModel):
@@ -111,79 +109,9 @@ MUQ_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class _DBMel(nn.Module):
-    """torchaudio ``MelSpectrogram`` (power, centred reflect-padded Hann STFT, HTK mel, no norm) + ``AmplitudeToDB``.
-
-    Buffers are non-persistent: the release has no front-end tensors, and the filterbank is a function of
-    the config, so it belongs neither in checkpoints nor in the weights checksum.
-    """
-
-    def __init__(self, c: MuQConfig) -> None:
-        super().__init__()
-        import librosa
-
-        self.n_fft, self.hop = c.n_fft, c.hop_length
-        fb = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=0.0, fmax=c.sample_rate / 2,
-                                 htk=True, norm=None)
-        self.register_buffer("window", torch.hann_window(c.n_fft), persistent=False)
-        self.register_buffer("fb", torch.as_tensor(fb.T, dtype=torch.float32).contiguous(), persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        spec = torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, pad_mode="reflect",
-                          return_complex=True).abs() ** 2
-        mel = torch.matmul(spec.transpose(1, 2), self.fb).transpose(1, 2)
-        return 10.0 * torch.log10(mel.clamp_min(1e-10))
-
-
-class _Conformer(nn.Module):
-    def __init__(self, c: MuQConfig) -> None:
-        super().__init__()
-        if c.encoder_dim % c.num_attention_heads:
-            raise ValueError(f"muq: encoder_dim {c.encoder_dim} is not divisible by {c.num_attention_heads} heads")
-        if c.conv_depthwise_kernel_size % 2 == 0:
-            raise ValueError(f"muq: conv_depthwise_kernel_size must be odd ('same' padding), got "
-                             f"{c.conv_depthwise_kernel_size}")
-        # MusicFM's conformer block has the same maths and parameter names; only the field names differ
-        block_cfg = SimpleNamespace(hidden_size=c.encoder_dim, num_attention_heads=c.num_attention_heads,
-                                    intermediate_size=c.intermediate_size, hidden_act=c.hidden_act,
-                                    conv_depthwise_kernel_size=c.conv_depthwise_kernel_size)
-        self.layer_norm = nn.LayerNorm(c.encoder_dim, eps=c.layer_norm_eps)
-        self.layers = nn.ModuleList(_ConformerLayer(block_cfg) for _ in range(c.encoder_depth))  # type: ignore[arg-type]
-        head = c.encoder_dim // c.num_attention_heads
-        self.inv_freq = 1.0 / (c.rotary_embedding_base ** (torch.arange(0, head, 2).float() / head))
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        """The hidden states of ``transformers``' encoder with ``output_hidden_states=True`` (4.x semantics).
-
-        That is: each block's *input* (so the conformer input, then blocks 1 … N-1), and finally the encoder
-        LayerNorm of block N's output — the tuple MuQ returns as ``hidden_states``.
-        """
-        freqs = torch.arange(x.shape[1], dtype=torch.float32, device=x.device)[:, None] * self.inv_freq.to(x.device)
-        emb = torch.cat([freqs, freqs], dim=-1)
-        cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-        states = []
-        for layer in self.layers:
-            states.append(x)
-            x = layer(x, cos, sin)
-        states.append(self.layer_norm(x))
-        return states
-
-
 #: Keys of the release that inference does not use (pretraining targets / heads, unused positional conv).
 _IGNORED = ("rvq.", "quantizer_", "linear.", "cls_token", "recon_proj.", "conformer.pos_conv_embed.",
             "conformer.embed_positions.", "preprocessor_")
-
-
-def _normalise_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    out = {}
-    for k, v in state.items():
-        for pre in ("model.", "module."):
-            if k.startswith(pre):
-                k = k[len(pre):]
-                break
-        if not k.startswith(_IGNORED):
-            out[k] = v
-    return out
 
 
 class MuQ(HiddenStatesEncoder):
@@ -210,13 +138,10 @@ class MuQ(HiddenStatesEncoder):
                 raise WeightsError("muq: pass weights=DIR holding model.safetensors (or pytorch_model.bin) and "
                                    "config.json, e.g. a local copy of MuQ-large-msd-iter, or weights=FILE "
                                    "(random_init=True builds the untrained twin instead)")
-            path = _resolve(weights, WEIGHT_FILES, "muq")
+            path = resolve_weights(weights, WEIGHT_FILES, "muq")
             release = path.parent / "config.json"
             if release.is_file():
-                try:
-                    raw = json.loads(release.read_text())
-                except (OSError, ValueError) as exc:
-                    raise WeightsError(f"{release}: cannot read the MuQ config ({exc})") from None
+                raw = read_json(release, "the MuQ config")
                 cfg = MuQConfig.from_release(raw, source=str(release)).model_dump()
             elif config is None:
                 raise WeightsError(f"muq: expected {release} (the release's config.json: sizes, w2v2_config, stat) "
@@ -227,11 +152,21 @@ class MuQ(HiddenStatesEncoder):
         except ValidationError as exc:
             raise ValueError(f"muq: bad config: {exc}") from None
         c = self.cfg
+        if c.encoder_dim % c.num_attention_heads:
+            raise ValueError(f"muq: encoder_dim {c.encoder_dim} is not divisible by {c.num_attention_heads} heads")
+        if c.conv_depthwise_kernel_size % 2 == 0:
+            raise ValueError(f"muq: conv_depthwise_kernel_size must be odd ('same' padding), got "
+                             f"{c.conv_depthwise_kernel_size}")
         with seeded(seed):  # same seed → same random weights, without touching the caller's global RNG
-            self.preprocessor_melspec_2048 = _DBMel(c)
-            self.conv = _ConvSubsampling(SimpleNamespace(conv_dim=c.conv_dim, n_mels=c.n_mels,  # type: ignore[arg-type]
-                                                         hidden_size=c.encoder_dim))
-            self.conformer = _Conformer(c)
+            # no front-end tensors in the release: the mel buffers stay out of the state dict and checksum
+            self.preprocessor_melspec_2048 = MelDB(c.sample_rate, c.n_fft, c.hop_length, c.n_mels, stored=False)
+            self.conv = ConvSubsampling(c.n_mels, c.conv_dim, c.encoder_dim)
+            # MusicFM's conformer: the same maths and parameter names, only MuQ's field names differ
+            self.conformer = RotaryConformer(ConformerSizes(
+                hidden_size=c.encoder_dim, num_hidden_layers=c.encoder_depth,
+                num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
+                conv_depthwise_kernel_size=c.conv_depthwise_kernel_size, hidden_act=c.hidden_act,
+                rotary_embedding_base=c.rotary_embedding_base, layer_norm_eps=c.layer_norm_eps))
         self.time_strides = (2, 2) if c.label_rate == 25 else (2, 1)
         if self.time_strides[1] == 1:  # 50 Hz variant: the second block strides frequency only
             for conv in (self.conv.conv[1].conv1, self.conv.conv[1].conv3):
@@ -248,7 +183,7 @@ class MuQ(HiddenStatesEncoder):
     def _load(self, path: Path, sha256: str | None) -> None:
         if sha256 is not None and file_checksum(path) != sha256:
             raise WeightsError(f"{path}: checksum mismatch (expected {sha256[:16]}…)")
-        state = _normalise_keys(read_state_dict(path))
+        state = release_state(read_state_dict(path), ("model.", "module."), _IGNORED)
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
@@ -282,7 +217,6 @@ class MuQ(HiddenStatesEncoder):
 
     def forward_layers(self, audio: Tensor) -> list[Tensor]:
         return self.conformer(self.conv(self.mel(audio)))
-
 
 
 def _muq_available() -> tuple[bool, str]:
