@@ -12,12 +12,18 @@ writes the result: a single task goes to ``OUT/``, several (e.g. NSynth's pitch 
 
 Splits: official ones when the dataset has them (MTAT, GTZAN fault-filtered, NSynth, MTG-Jamendo
 split-0, EmoMusic's MediaEval sets, TinySOL folds, GiantSteps test vs MTG train); otherwise
-:func:`stratified_split` — deterministic (hash of seed and group, not of file order), stratified by label
-and grouped by artist/track/instrument when one is known, so no group straddles two splits.
+:func:`musicrep.data.splits.grouped_split` — deterministic (hash of seed and group, not of file order),
+stratified by label and grouped by artist/track/instrument when one is known, so no group straddles two
+splits.
 
 Why audio is checked at import: a task that names a missing or unreadable file fails late, inside a long
 extraction. Every referenced file's header is read here (duration comes from it); bad or missing files
 are reported by name and left out, the rest is imported.
+
+Names and copies: a path from a CSV or metadata matches the file on disk even when one is in NFC and the
+other in NFD Unicode form (:func:`musicrep.data.files.resolve_path`). Items with byte-identical audio
+(datasets that hold one track under two ids) are kept once, in the earliest split (train, valid, test);
+the pairs are warned about by id and listed under ``duplicates_dropped`` in the task's provenance.
 
 The expected on-disk layouts are written in each importer's docstring (``musicrep data import --list``).
 """
@@ -25,7 +31,6 @@ The expected on-disk layouts are written in each importer's docstring (``musicre
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import re
@@ -37,6 +42,8 @@ from typing import Any
 
 from musicrep.audio import AudioError, find_audio
 from musicrep.audio import info as audio_info
+from musicrep.data.files import Duplicate, find_duplicates, resolve_path, warn_duplicates
+from musicrep.data.splits import grouped_split
 from musicrep.data.task import KEY_VOCABULARY, KINDS, PITCH_CLASSES, SPLITS, TaskSpec, write_task
 
 __all__ = [
@@ -50,7 +57,6 @@ __all__ = [
     "canonical_key",
     "import_dataset",
     "register",
-    "stratified_split",
 ]
 
 
@@ -115,6 +121,8 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     #: ``(track, reason)``: annotations deliberately not used (ambiguous key, low confidence).
     left_out: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(task, duplicate)``: items dropped because their audio is byte-identical to a kept item's.
+    duplicates: list[tuple[str, Duplicate]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -150,60 +158,12 @@ def register(name: str, description: str) -> Callable[[Callable[..., dict[str, I
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _hash(*parts: object) -> str:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
-
-
-def stratified_split(
-    keys: Sequence[str],
-    labels: Sequence[str],
-    groups: Sequence[str] | None = None,
-    *,
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-    seed: int = 0,
-) -> dict[str, str]:
-    """Assign each key to ``train``/``valid``/``test``, stratified by label and grouped.
-
-    Each group (an artist, a track, an instrument; the key itself when ``groups`` is None) goes to one
-    split as a whole, so nothing leaks. Groups are stratified by their most common label: within each
-    label, groups are ordered by ``sha256(seed, group)`` and cut by the fractions; a label with at least
-    three groups always gets one in valid and one in test (unless that fraction is 0).
-
-    Why hashing rather than shuffling: the assignment of a group does not depend on the order files were
-    listed in, nor on which other files exist, so the same dataset gives the same split on any machine.
-    """
-    if not (len(keys) == len(labels) and (groups is None or len(groups) == len(keys))):
-        raise ValueError("keys, labels and groups must have the same length")
-    grp = list(groups) if groups is not None else list(keys)
-    label_counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for g, lab in zip(grp, labels):
-        label_counts[g][lab] += 1
-    by_label: dict[str, list[str]] = defaultdict(list)
-    for g, counts in label_counts.items():
-        top = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]  # ties broken by name: deterministic
-        by_label[top].append(g)
-    f_train, f_valid, f_test = fractions
-    total = f_train + f_valid + f_test
-    assignment: dict[str, str] = {}
-    for lab in sorted(by_label):
-        gs = sorted(by_label[lab], key=lambda g: _hash(seed, g))
-        n = len(gs)
-        n_test = round(n * f_test / total)
-        n_valid = round(n * f_valid / total)
-        if n >= 3:  # a small class still reaches every split that is asked for
-            n_test = max(1, n_test) if f_test > 0 else 0
-            n_valid = max(1, n_valid) if f_valid > 0 else 0
-        for i, g in enumerate(gs):
-            assignment[g] = "test" if i < n_test else "valid" if i < n_test + n_valid else "train"
-    return {k: assignment[g] for k, g in zip(keys, grp)}
-
-
 def _split_items(items: list[ImportedItem], opts: ImportOptions) -> None:
     """Give ``items`` made-up stratified (grouped when they carry a group) splits, in place."""
     keys = [it.id for it in items]
     labels = [str(it.labels[0]) if it.labels else "" for it in items]
     groups = [it.group or it.id for it in items]
-    split = stratified_split(keys, labels, groups, fractions=opts.fractions, seed=opts.seed)
+    split = grouped_split(keys, labels, groups, fractions=opts.fractions, seed=opts.seed)
     for it in items:
         it.split = split[it.id]
 
@@ -501,7 +461,7 @@ def _giantsteps(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
         train, s1 = one_dataset(mtg, min_conf=2)
         test, s2 = one_dataset(gs, min_conf=0)
         skipped = s1 + s2
-        split = stratified_split([i.id for i in train], [i.labels[0] for i in train],
+        split = grouped_split([i.id for i in train], [i.labels[0] for i in train],
                                  fractions=(0.9, 0.1, 0.0), seed=opts.seed)
         for it in train:
             it.split = split[it.id]
@@ -555,9 +515,9 @@ def _jamendo(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
                 if len(row) < 5:
                     continue
                 track, artist, _album, rel = row[0], row[1], row[2], row[3]
-                path = audio_root / rel
+                path = resolve_path(audio_root / rel)
                 if not path.exists():
-                    low = path.with_name(path.name.replace(".mp3", ".low.mp3"))
+                    low = resolve_path(path.with_name(path.name.replace(".mp3", ".low.mp3")))
                     path = low if low.exists() else path
                 items.append(ImportedItem(track, path, split, [t.strip() for t in row[5:] if t.strip()], artist))
         vocab = sorted({t for it in items for t in it.labels})
@@ -604,14 +564,14 @@ def _emomusic(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     if items and all(it.split for it in items):
         dev = [it for it in items if it.split == "train"]
         tert = _tertiles([it.labels[0] for it in dev])
-        split = stratified_split([it.id for it in dev], tert, [it.group or it.id for it in dev],
+        split = grouped_split([it.id for it in dev], tert, [it.group or it.id for it in dev],
                                  fractions=(5, 1, 0), seed=opts.seed)
         for it in dev:
             it.split = split[it.id]
         prov = {"split": "MediaEval 2013: evaluation = test; development = train + 1/6 valid (by artist)"}
     else:
         tert = _tertiles([it.labels[0] for it in items])
-        split = stratified_split([it.id for it in items], tert, [it.group or it.id for it in items],
+        split = grouped_split([it.id for it in items], tert, [it.group or it.id for it in items],
                                  fractions=opts.fractions, seed=opts.seed)
         for it in items:
             it.split = split[it.id]
@@ -665,7 +625,8 @@ def _tinysol(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     inst_items, pitch_items = [], []
     for r in rows:
         rel = col(r, "Path")
-        path = audio_base / rel if (audio_base / rel).exists() else root / rel
+        path = resolve_path(audio_base / rel)
+        path = path if path.exists() else root / rel
         split = fold_split.get(col(r, "Fold"), "train")
         iid = Path(rel).with_suffix("").as_posix()
         instrument = col(r, "Instrument (in full)", "Instrument Name", "Instrument (abbr.)", "Instrument")
@@ -763,7 +724,7 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     if not all(it.split for it in items):
         if kind == "regression":
             tert = _tertiles([float(it.labels[0]) for it in items])
-            split = stratified_split([it.id for it in items], tert, [it.group or it.id for it in items],
+            split = grouped_split([it.id for it in items], tert, [it.group or it.id for it in items],
                                      fractions=opts.fractions, seed=opts.seed)
             for it in items:
                 it.split = split[it.id]
@@ -846,7 +807,8 @@ def import_dataset(
             without it durations are written as 0 and ``Task.load`` still checks that files exist.
 
     Returns:
-        :class:`ImportReport`: task folders written, items per split, minutes, files left out and why.
+        :class:`ImportReport`: task folders written, items per split, minutes, files left out and why,
+        items dropped as byte-identical duplicates.
 
     Raises:
         DatasetError: unknown name, missing root / annotation / split files, or no usable item.
@@ -867,7 +829,12 @@ def import_dataset(
     for key, t in tasks.items():
         before = len(report.skipped)
         report.left_out.extend(t.left_out)
+        listings: dict[Path, Any] = {}
+        for it in t.items:  # names in metadata may be in another Unicode form than on disk
+            it.path = resolve_path(it.path, listings)
         rates = _check_audio(t, report.skipped, progress) if check_audio else Counter()
+        dups = _drop_duplicates(t)
+        report.duplicates.extend((t.name, d) for d in dups)
         if not t.items:
             raise DatasetError(f"{name}: no usable items for task {t.name} "
                                f"({len(report.skipped)} left out; first: {report.skipped[:1]})")
@@ -882,7 +849,8 @@ def import_dataset(
             sample_rate=rates.most_common(1)[0][0] if rates else 16_000,
             description=IMPORTERS[name].description,
             provenance={**t.provenance, "importer": name, "root": str(base.resolve()),
-                        "left_out": len(t.left_out), "unreadable_or_missing": len(report.skipped) - before},
+                        "left_out": len(t.left_out), "unreadable_or_missing": len(report.skipped) - before,
+                        **({"duplicates_dropped": [d.as_dict() for d in dups]} if dups else {})},
         )
         order = {v: i for i, v in enumerate(t.vocabulary)}
         rows = [{"id": it.id, "path": str(it.path.resolve()), "split": it.split,
@@ -896,6 +864,17 @@ def import_dataset(
     report.skipped = list(dict.fromkeys(report.skipped))  # tasks sharing files report a bad one once
     report.left_out = list(dict.fromkeys(report.left_out))
     return report
+
+
+def _drop_duplicates(task: ImportedTask) -> list[Duplicate]:
+    """Drop items whose audio is byte-identical to another's (keeping the earliest split's); warn by id."""
+    dups = find_duplicates([it.id for it in task.items], [it.path for it in task.items],
+                           [it.split for it in task.items])
+    if dups:
+        warn_duplicates(f"import of {task.name}", dups)
+        dropped = {d.dropped for d in dups}
+        task.items = [it for it in task.items if it.id not in dropped]
+    return dups
 
 
 def _one_label(it: ImportedItem) -> str:
