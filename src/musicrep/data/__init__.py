@@ -5,6 +5,8 @@ Takes nothing from the network. Gives *task folders* (``task.yaml`` + ``items.cs
 (:mod:`musicrep.data.render`), imported from a local copy of a public dataset
 (:mod:`musicrep.data.importers`) or assembled by hand, plus an unlabelled pool for pretraining
 (:mod:`musicrep.data.pool`) and nested minute/per-class budgets (:mod:`musicrep.data.subset`).
+Made-up splits come from one place (:mod:`musicrep.data.splits`); which file an item names (across
+Unicode forms) and which items share byte-identical audio are decided in :mod:`musicrep.data.files`.
 
 Submodules are imported on first use so ``import musicrep.data`` stays cheap (no music21, no synth).
 """

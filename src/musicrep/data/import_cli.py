@@ -95,6 +95,11 @@ def import_(
     if report.left_out:
         console.print(f"{len(report.left_out)} annotation(s) not usable and left out, e.g. "
                       f"{report.left_out[0][0]}: {report.left_out[0][1]}", highlight=False)
+    if report.duplicates:
+        tname, d = report.duplicates[0]
+        console.print(f"{len(report.duplicates)} item(s) with byte-identical audio dropped (kept in the earliest "
+                      f"split), e.g. {tname}: {d.dropped} ({d.split}) = {d.kept} ({d.kept_split}); "
+                      f"listed in task.yaml provenance", highlight=False)
     for tname, folder in report.tasks.items():
         counts = ", ".join(f"{s} {n}" for s, n in report.counts[tname].items())
         console.print(f"{tname}: {counts} ({report.minutes[tname]:.1f} min) → {folder}", highlight=False)

@@ -45,6 +45,7 @@ import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field
 
 from musicrep.data.scores import Chorale
+from musicrep.data.splits import grouped_split
 from musicrep.data.synth import GM_FAMILIES, Note, Synth, SynthError, gm_family, resolve_soundfont
 from musicrep.data.task import Task, write_task
 from musicrep.theory import KEYS
@@ -381,28 +382,10 @@ def _size(opts: RenderOptions, item_seconds: float, default: int | None) -> int 
     return default
 
 
-def _split_groups(groups: Sequence[str], rng: np.random.Generator, valid: float = 0.1, test: float = 0.1,
-                  strata: Sequence[str] | None = None) -> dict[str, str]:
-    """Assign whole groups to splits (shuffled; at least one group in valid and in test when ≥ 3).
-
-    With ``strata`` (one value per group, e.g. the mode of a chorale), each stratum is split on its
-    own, so every split sees every stratum — a small key task would otherwise easily get a valid
-    set with no minor key at all.
-    """
-    strata = list(strata) if strata is not None else [""] * len(groups)
-    first: dict[str, str] = {}  # a group listed several times (chorales of one tune) is split once
-    for g, st in zip(groups, strata, strict=True):
-        first.setdefault(g, st)
-    out = {}
-    for stratum in sorted(set(first.values())):
-        order = [g for g, st in first.items() if st == stratum]
-        rng.shuffle(order)
-        n = len(order)
-        n_test = max(1, round(n * test)) if n >= 3 else 0
-        n_valid = max(1, round(n * valid)) if n >= 3 else 0
-        for i, g in enumerate(order):
-            out[g] = "test" if i < n_test else "valid" if i < n_test + n_valid else "train"
-    return out
+def _fractions(splits: tuple[float, float]) -> tuple[float, float, float]:
+    """(valid, test) shares of the plan functions → :func:`grouped_split` fractions (train = the rest)."""
+    valid, test = splits
+    return (1.0 - valid - test, valid, test)
 
 
 # ---------------------------------------------------------------------- single notes
@@ -608,7 +591,10 @@ def plan_key(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | Non
              splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
     """Chorales × 12 transpositions, one program per item, split by tune, first ``excerpt`` s."""
     chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
-    split_of = _split_groups([c.tune for c in chorales], rng, *splits, strata=[c.mode for c in chorales])
+    mode_of_tune: dict[str, str] = {}  # a tune is stratified by the mode of its first chorale
+    for c in chorales:
+        mode_of_tune.setdefault(c.tune, c.mode)
+    split_of = grouped_split(list(mode_of_tune), list(mode_of_tune.values()), fractions=_fractions(splits), rng=rng)
     jobs = []
     for ch in chorales:
         for k in TRANSPOSITIONS:
@@ -654,7 +640,7 @@ def plan_tagging(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] |
                  splits: tuple[float, float] = (0.1, 0.1)) -> list[Job]:
     """10 s clips of chorales re-orchestrated: each clip keeps 1–4 random parts, each on a random program."""
     chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
-    split_of = _split_groups([c.tune for c in chorales], rng, *splits)
+    split_of = grouped_split([c.tune for c in chorales], fractions=_fractions(splits), rng=rng)
     jobs = []
     for ch in chorales:
         for c in range(clips_per_chorale):
@@ -710,7 +696,7 @@ def plan_tempo(rng: np.random.Generator, n_chorales: int | Sequence[Chorale] | N
     renderer plays them strictly in time (fermatas are not held), so the label is exact.
     """
     chorales = _chorales(rng, n_chorales) if n_chorales is None or isinstance(n_chorales, int) else list(n_chorales)
-    split_of = _split_groups([c.tune for c in chorales], rng, *splits)
+    split_of = grouped_split([c.tune for c in chorales], fractions=_fractions(splits), rng=rng)
     lo, hi = np.log(TEMPO_RANGE[0]), np.log(TEMPO_RANGE[1])
     jobs = []
     for ch in chorales:
@@ -784,7 +770,7 @@ def plan_folk(rng: np.random.Generator, candidates: dict[str, Sequence[Any]], pe
                 if tune is not None and got < per_label:
                     chosen.append((label, tune))
                     got += 1
-    split_of = _split_groups([t.ref.id for _, t in chosen], rng, *splits)
+    split_of = grouped_split([t.ref.id for _, t in chosen], fractions=_fractions(splits), rng=rng)
     jobs = []
     for label, tune in chosen:
         bpm = float(np.round(rng.uniform(80, 140), 1))

@@ -5,7 +5,8 @@ Takes a :class:`~musicrep.data.task.Task` or an items/manifest ``DataFrame`` (co
 budget, rows in their original order.
 
 Why ranks from a hash rather than a shuffled list: every unit (a track, i.e. a ``group`` — or the
-item itself when there is no group) gets a rank ``sha256(seed, unit)`` that depends on nothing else.
+item itself when there is no group) gets a rank :func:`musicrep.data.splits.rank` (a hash of seed and
+unit) that depends on nothing else — the same ranks the grouped split is made from, with another salt.
 Taking the lowest-ranked units until the budget is met therefore gives *nested* budgets (the 5-minute
 set is inside the 10-minute set, the 5-per-class set inside the 10-per-class set) and the choice of a
 track does not change when unrelated tracks are added to or removed from the pool. Limited-data
@@ -17,26 +18,18 @@ Why whole tracks: excerpts of one recording are near-duplicates; a budget counte
 
 from __future__ import annotations
 
-import hashlib
 from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
+from musicrep.data.splits import rank
 from musicrep.data.task import Task, TaskError
 from musicrep.kinds import LABEL_SEP
 
-__all__ = ["rank", "subset"]
+__all__ = ["subset"]
 
 T = TypeVar("T", Task, pd.DataFrame)
-
-
-def rank(units: pd.Series | list[str], seed: int = 0) -> np.ndarray:
-    """A seeded rank key per unit: the first 8 bytes of ``sha256(f"{seed}:{unit}")`` as uint64."""
-    return np.array(
-        [int.from_bytes(hashlib.sha256(f"{seed}:{u}".encode()).digest()[:8], "big") for u in units],
-        dtype=np.uint64,
-    )
 
 
 def subset(task_or_items: T, minutes: float | None = None, per_class: int | None = None, seed: int = 0,

@@ -47,6 +47,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from musicrep.data.files import find_duplicates, resolve_path, warn_duplicates
 from musicrep.kinds import KIND_NAMES, LABEL_SEP, get_kind, split_labels
 from musicrep.util import read_yaml_mapping, validation_problems
 
@@ -123,14 +124,20 @@ class Task:
         """Read and validate a task folder; raise :class:`TaskError` on the first kind of problem found.
 
         ``check_audio=False`` skips the existence check of every audio file (for manifests whose audio
-        lives elsewhere, e.g. when only labels are needed).
+        lives elsewhere, e.g. when only labels are needed). Paths match files whose names are in another
+        Unicode form (NFC/NFD, :func:`musicrep.data.files.resolve_path`).
+
+        With ``check_audio``, items whose audio is byte-identical to another item's are dropped (in
+        memory; ``items.csv`` is not touched): the copy in the earliest split (train, valid, test) is kept,
+        a :class:`~musicrep.data.files.DuplicateAudioWarning` names the ids, and the returned spec's
+        ``provenance["duplicates_dropped"]`` lists ``{kept, kept_split, dropped, split}`` per dropped item.
         """
         root = Path(folder)
         spec = _read_spec(root)
         items = _read_items(root / ITEMS_CSV)
         task = cls(root=root, spec=spec, items=items)
         task.validate(check_audio=check_audio)
-        return task
+        return _drop_duplicate_audio(task) if check_audio else task
 
     def validate(self, check_audio: bool = True) -> None:
         """Check ids, splits, labels, durations, group leakage and (optionally) that the audio exists.
@@ -197,7 +204,8 @@ class Task:
             )
 
     def _check_audio(self, csv: Path) -> None:
-        missing = [i for i, p in enumerate(self.items["path"]) if not (self.root / p).is_file()]
+        listings: dict[Path, Any] = {}
+        missing = [i for i, p in enumerate(self.items["path"]) if not resolve_path(self.root / p, listings).is_file()]
         if missing:
             i = missing[0]
             raise TaskError(
@@ -232,7 +240,7 @@ class Task:
         return self.items if split is None else self.split(split)
 
     def audio_path(self, item: str | Mapping[str, Any]) -> Path:
-        """Absolute path of an item's audio, given its id or its row."""
+        """Absolute path of an item's audio, given its id or its row (the name on disk, whatever its Unicode form)."""
         if isinstance(item, str):
             rows = self.items[self.items["id"] == item]
             if rows.empty:
@@ -240,11 +248,12 @@ class Task:
             rel = rows["path"].iloc[0]
         else:
             rel = item["path"]
-        return (self.root / rel).resolve()
+        return resolve_path(self.root / rel).resolve()
 
     def paths(self, split: str | None = None) -> list[Path]:
-        """Absolute audio paths of a split (or all items), in file order."""
-        return [(self.root / p).resolve() for p in self._rows(split)["path"]]
+        """Absolute audio paths of a split (or all items), in file order (names as on disk, see :meth:`audio_path`)."""
+        listings: dict[Path, Any] = {}
+        return [resolve_path(self.root / p, listings).resolve() for p in self._rows(split)["path"]]
 
     def labels(self, split: str | None = None) -> list[str] | list[list[str]]:
         """Raw labels as text (a list of labels per item for multilabel)."""
@@ -392,3 +401,17 @@ def _read_items(path: Path) -> pd.DataFrame:
         raise TaskError(f"{path}: line {_line(i)}: duration {df['duration'].iloc[i]!r} is not a number (seconds)")
     df["duration"] = durations.astype(float)
     return df.reset_index(drop=True)
+
+
+def _drop_duplicate_audio(task: Task) -> Task:
+    """``task`` without the items whose audio duplicates another's; warns and records them in provenance."""
+    items = task.items
+    dups = find_duplicates(list(items["id"]), task.paths(), list(items["split"]))
+    if not dups:
+        return task
+    warn_duplicates(str(task.root / ITEMS_CSV), dups)
+    dropped = {d.dropped for d in dups}
+    provenance = dict(task.spec.provenance)
+    provenance["duplicates_dropped"] = [*provenance.get("duplicates_dropped", []), *(d.as_dict() for d in dups)]
+    return replace(task, spec=task.spec.model_copy(update={"provenance": provenance}),
+                   items=items[~items["id"].isin(dropped)].reset_index(drop=True))
