@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from musicrep.audio import ClipTooShortError
 from musicrep.util import sha256_file
 
 __all__ = ["Representation", "TorchEncoder", "align_layers", "state_checksum", "load_state", "load_weights",
@@ -121,6 +122,11 @@ class Representation(ABC):
     Subclasses set ``name``, ``sample_rate``, ``frame_rate``, ``layer_names``, ``layer_dims`` and
     ``window_seconds`` and implement :meth:`embed`. ``window_seconds`` is the input length the model is
     built for (``None``: any length); extraction cuts audio into windows of that length.
+
+    Short clips: :meth:`embed` takes any input of at least :attr:`min_seconds` (0 for most: front-ends
+    frame a zero-padded signal, encoders pool whatever frames there are) and gives ``T ≥ 1`` frames; a
+    representation with a real minimum (a reflect-padded STFT, valid convolutions) declares it there and
+    raises :class:`~musicrep.audio.ClipTooShortError` via :meth:`check_length` below it.
     """
 
     name: str = "representation"
@@ -131,6 +137,8 @@ class Representation(ABC):
     layer_names: list[str]
     layer_dims: list[int]
     window_seconds: float | None = 3.0
+    #: the shortest input :meth:`embed` accepts, in seconds (0: any length)
+    min_seconds: float = 0.0
     #: Raised when a code change alters what :meth:`embed` returns for the same config and weights (layers
     #: added, removed or renumbered), so stores keyed by the old :attr:`id` are not reused.
     revision: int = 1
@@ -168,6 +176,12 @@ class Representation(ABC):
         librosa-style centred frames, ``1 + n_samples // hop``) override this and say so.
         """
         return max(1, int(round(n_samples / self.sample_rate * self.frame_rate)))
+
+    def check_length(self, n_samples: int) -> None:
+        """Raise :class:`~musicrep.audio.ClipTooShortError` (naming :attr:`min_seconds`) when an input of
+        ``n_samples`` is shorter than :meth:`embed` accepts."""
+        if n_samples < self.min_seconds * self.sample_rate - 1e-9:
+            raise ClipTooShortError(self.name, self.min_seconds, n_samples / self.sample_rate)
 
     @property
     def n_layers(self) -> int:

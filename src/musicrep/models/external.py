@@ -98,6 +98,7 @@ class HiddenStatesEncoder(TorchEncoder):
     cfg: BaseModel
 
     def embed(self, audio: Tensor) -> Tensor:
+        self.check_length(audio.shape[-1])  # a clip under min_seconds would fail deep inside torch
         return torch.stack(self.forward_layers(audio), dim=1)
 
     def config(self) -> dict[str, Any]:
@@ -365,6 +366,14 @@ class MERT(HiddenStatesEncoder):
             load_state(self, state, path, f"MERT config {self.cfg.model_dump()}")
         self.eval()
 
+    @property
+    def min_seconds(self) -> float:  # type: ignore[override]
+        """The conv feature extractor's receptive field (valid convolutions: one frame needs it; 400 samples)."""
+        n = 1
+        for k, s in zip(reversed(self.cfg.conv_kernel), reversed(self.cfg.conv_stride)):
+            n = (n - 1) * s + k
+        return n / self.cfg.sample_rate
+
     def n_frames(self, n_samples: int) -> int:
         """Frames of the conv feature extractor (valid convolutions): ``⌊(n - k) / s⌋ + 1`` per layer."""
         n = n_samples
@@ -628,6 +637,11 @@ class MusicFM(HiddenStatesEncoder):
                 state.setdefault(k, v)
             load_state(self, state, path, f"MusicFM config {self.cfg.model_dump()}")
         self.eval()
+
+    @property
+    def min_seconds(self) -> float:  # type: ignore[override]
+        """The reflect-padded STFT needs more than ``n_fft // 2`` samples (and one hop for a frame)."""
+        return max(self.cfg.n_fft // 2 + 1, self.cfg.hop_length) / self.cfg.sample_rate
 
     def n_frames(self, n_samples: int) -> int:
         t = n_samples // self.cfg.hop_length  # 1 + n // hop STFT frames, last one dropped as MusicFM does

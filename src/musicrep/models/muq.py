@@ -266,6 +266,11 @@ class MuQ(HiddenStatesEncoder):
                                f"{bad[0]} expected" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
         self.load_state_dict(state, strict=True)
 
+    @property
+    def min_seconds(self) -> float:  # type: ignore[override]
+        """The reflect-padded STFT needs more than ``n_fft // 2`` samples (and one hop for a frame)."""
+        return max(self.cfg.n_fft // 2 + 1, self.cfg.hop_length) / self.cfg.sample_rate
+
     def n_frames(self, n_samples: int) -> int:
         """Conformer frames: ``n // hop`` mel frames (the centred STFT's last frame is dropped, as MuQ does),
         then ``⌈·/s⌉`` for each strided conv block."""
