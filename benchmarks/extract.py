@@ -79,7 +79,7 @@ def forward_only(rep, paths: list[Path], batch_size: int = 16) -> float:
     """The encoder alone, as extraction runs it (folded, channels-last, batches of 16 windows), on every
     window of the catalog, with decoding and windowing done beforehand and not timed."""
     from musicrep.audio import frame_signal, load
-    from musicrep.embed import for_inference
+    from musicrep.models.base import for_inference
 
     runner = for_inference(rep)
     windows = np.concatenate([np.asarray(frame_signal(load(p, rep.sample_rate), rep.sample_rate, 3.0, 2.0, pad=True))

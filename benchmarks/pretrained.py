@@ -46,7 +46,7 @@ def main() -> None:
     print(f"reference librosa log-mel: {ref_speed:,.0f} audio-s/s")
     print(f"{'representation':34s} {'params':>11s} {'L':>3s} {'H':>5s} {'rate Hz':>8s} {'audio-s/s':>10s} {'vs mel':>8s}")
     for name, cfg in DEFAULT if args.reps is None else [(r, {}) for r in args.reps]:
-        ok, why = models._REGISTRY[name].available() if name in models.names() else (False, "unregistered")
+        ok, why = models.entry(name).available() if name in models.names() else (False, "unregistered")
         label = name + ("" if not cfg else " " + ",".join(f"{k}={v}" for k, v in cfg.items() if k != "random_init"))
         if not ok:
             print(f"{label:34s} unavailable: {why}")

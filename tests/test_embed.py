@@ -205,8 +205,8 @@ def test_ray_executor_gives_the_same_store_as_local(tmp_path: Path) -> None:
 def test_inference_copy_keeps_numbers_and_leaves_the_model_alone(name: str) -> None:
     """The module extraction runs (folded batch norms, channels-last) gives the eval-mode model's numbers,
     and the model handed in keeps its weights and id (the store key)."""
-    from musicrep.embed import for_inference
     from musicrep.models import get
+    from musicrep.models.base import for_inference
 
     x = torch.randn(2, 3 * SR) * 0.1
     plain = get(name, size="small", seed=0).eval()
@@ -233,8 +233,8 @@ def test_inference_copy_keeps_numbers_and_leaves_the_model_alone(name: str) -> N
 
 
 def test_fold_batchnorm_removes_every_conv_bn_pair_of_the_vgg() -> None:
-    from musicrep.embed import fold_batchnorm
     from musicrep.models import get
+    from musicrep.models.base import fold_batchnorm
 
     vgg = get("vgg", size="small", seed=0).eval()
     n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in vgg.modules())

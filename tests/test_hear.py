@@ -23,7 +23,7 @@ CASES = [
 
 
 def _load(rep: str, cfg: dict) -> hear.HearModel:
-    ok, why = models._REGISTRY[rep].available() if rep in models.names() else (False, "absent")
+    ok, why = models.entry(rep).available() if rep in models.names() else (False, "absent")
     if not ok or (rep == "essentia-hpcp" and importlib.util.find_spec("essentia") is None):
         pytest.skip(why)
     return hear.load_model("", rep=rep, **cfg)

@@ -21,8 +21,9 @@ import torch
 from typer.testing import CliRunner
 
 import musicrep.models as M
-from musicrep import estimators, handcrafted
+from musicrep import estimators
 from musicrep.cli import app
+from musicrep.models import handcrafted
 from musicrep.models.base import WeightsError
 from musicrep.models.cli import parse_layers, parse_opts
 

@@ -39,7 +39,7 @@ def _major_scale(tonic_hz: float, note_seconds: float = 0.4) -> np.ndarray:
 
 
 def _need(name: str) -> None:
-    ok, why = models._REGISTRY[name].available() if name in models.names() else (False, "not registered")
+    ok, why = models.entry(name).available() if name in models.names() else (False, "not registered")
     if not ok:
         pytest.skip(why)
 
@@ -65,7 +65,7 @@ def _check_contract(rep: models.Representation, clip: np.ndarray, batch: int = 2
 def test_registered_with_availability() -> None:
     models.names()  # the registry loads every family lazily; this test reads it directly
     for name in ["crepe", "madmom-key", "madmom-chroma", "basic-pitch", "essentia-hpcp", "musicnn-tf"]:
-        ok, why = models._REGISTRY[name].available()
+        ok, why = models.entry(name).available()
         assert isinstance(ok, bool) and (ok or why)
 
 

@@ -26,6 +26,7 @@ import soxr
 
 __all__ = [
     "AudioError",
+    "ClipTooShortError",
     "AudioInfo",
     "AUDIO_EXTENSIONS",
     "DEFAULT_SR",
@@ -55,6 +56,21 @@ class AudioError(Exception):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class ClipTooShortError(ValueError):
+    """A clip is shorter than a front-end or representation can analyse.
+
+    ``str(err)`` says what needs how many seconds and how many it got, e.g. ``musicfm needs at least 0.0428 s
+    of audio, got 0.01 s``; it does not know the file, so a caller that does prefixes it
+    (``f"{path}: {err}"``). Attributes: ``what``, ``min_seconds``, ``seconds``.
+    """
+
+    def __init__(self, what: str, min_seconds: float, seconds: float) -> None:
+        self.what, self.min_seconds, self.seconds = what, float(min_seconds), float(seconds)
+        shown = math.ceil(self.min_seconds * 10_000 - 1e-6) / 10_000  # rounded up: "at least" stays true
+        super().__init__(f"{what} needs at least {shown:g} s of audio, got {self.seconds:.4g} s; "
+                         f"use a longer clip or pad it with silence")
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def info(
 @app.command()
 def features(
     file: Path = typer.Argument(..., help="Audio file to analyse."),
-    frontend: str = typer.Option("logmel", "--frontend", "-f", help="logmel | cqt | chroma | mfcc"),
+    frontend: str = typer.Option("logmel", "--frontend", "-f", help="logmel | cqt | chroma | chroma-cqt | mfcc"),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the features (.npy, float32 [bins, frames])."),
     sr: int = typer.Option(16_000, "--sr", help="Rate the audio is resampled to before analysis (Hz)."),
 ) -> None:
@@ -89,7 +89,7 @@ def features(
     import numpy as np
     import torch
 
-    from musicrep.audio import AudioError, load
+    from musicrep.audio import AudioError, ClipTooShortError, load
     from musicrep.frontends import FRONTENDS, get_frontend
 
     if frontend not in FRONTENDS:
@@ -101,8 +101,12 @@ def features(
         err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     module = get_frontend(frontend, sample_rate=sr)
-    with torch.inference_mode():
-        feats = module(torch.from_numpy(y))[0].numpy().astype(np.float32)
+    try:
+        with torch.inference_mode():
+            feats = module(torch.from_numpy(y))[0].numpy().astype(np.float32)
+    except ClipTooShortError as exc:
+        err_console.print(f"[red]error[/red] {file}: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, feats)
     console.print(f"{file}: {frontend} {feats.shape[0]}×{feats.shape[1]} "

@@ -21,7 +21,6 @@ store; ``ray:ADDRESS`` joins an existing cluster).
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -35,10 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from musicrep.audio import AudioError, stream
 from musicrep.models import Representation, get
+from musicrep.models.base import for_inference
 from musicrep.store import EmbeddingStore, Shard, content_hash
 
-__all__ = ["WindowConfig", "RepSpec", "ExtractResult", "extract", "iter_windows", "plan_shards", "compute_shard",
-           "fold_batchnorm", "for_inference"]
+__all__ = ["WindowConfig", "RepSpec", "ExtractResult", "extract", "iter_windows", "plan_shards", "compute_shard"]
 
 log = logging.getLogger(__name__)
 
@@ -137,54 +136,6 @@ def plan_shards(keys: Sequence[str], shard_size: int) -> list[list[str]]:
     """Split the sorted unique keys into shards of ``shard_size`` — deterministic for a given key set."""
     uniq = sorted(set(keys))
     return [uniq[i : i + shard_size] for i in range(0, len(uniq), shard_size)]
-
-
-def fold_batchnorm(module: torch.nn.Module) -> int:
-    """Fold every eval-mode ``BatchNorm`` that directly follows a convolution in an ``nn.Sequential`` into
-    that convolution's weights (``torch.nn.utils.fusion.fuse_conv_bn_eval``), in place; returns how many.
-
-    Why: at inference a batch norm is a fixed per-channel affine map, so conv→BN is one conv with rescaled
-    weights and a bias. On CPU the separate BN pass over the feature map is a large share of a small CNN's
-    time (measured: the small VGG runs 1.5× faster folded). Only conv→BN pairs inside one ``Sequential``
-    are folded: there the conv's output reaches nothing but the BN, so the fold cannot change what any
-    other path sees. The BN is replaced by ``nn.Identity`` so child positions stay the same.
-    """
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    convs = (torch.nn.Conv1d, torch.nn.Conv2d)
-    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
-    n = 0
-    for seq in [m for m in module.modules() if isinstance(m, torch.nn.Sequential)]:
-        children = list(seq.named_children())
-        for (name_a, a), (name_b, b) in zip(children, children[1:]):
-            if (isinstance(a, convs) and isinstance(b, norms) and not a.training and not b.training
-                    and b.track_running_stats and a.out_channels == b.num_features):
-                setattr(seq, name_a, fuse_conv_bn_eval(a, b))
-                setattr(seq, name_b, torch.nn.Identity())
-                n += 1
-    return n
-
-
-def for_inference(model: Representation) -> Representation:
-    """The module extraction runs: eval mode, batch norms folded into their convolutions, channels-last
-    weights for encoders that prefer them (oneDNN's NHWC convolutions and pools).
-
-    Folding changes the weights, so it happens on a copy: ``model`` keeps its weights and therefore its
-    id (the store key), and the caller's object is never altered behind its back. Encoders with nothing
-    to fold are not copied (channels-last changes only the layout, and the weights checksum is
-    layout-independent).
-    """
-    if not isinstance(model, torch.nn.Module):
-        return model
-    model.eval()
-    runner = model
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        candidate = copy.deepcopy(model)
-        if fold_batchnorm(candidate):
-            runner = candidate
-    if runner.prefers_channels_last:
-        runner.to(memory_format=torch.channels_last)
-    return runner
 
 
 def _embed_batch(rep: Representation, windows: list[np.ndarray]) -> np.ndarray:

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from musicrep.frontends import LogMel
+from musicrep.frontends import CQTChroma
 from musicrep.theory import KEYS as KEY_VOCABULARY
-from musicrep.handcrafted import CQTChroma
 
 __all__ = [
     "KEY_PROFILES",
@@ -90,7 +90,7 @@ def key_chroma(y: np.ndarray, sr: int = 16_000) -> np.ndarray:
 
     Why CQT rather than STFT chroma: at 16 kHz a 2048-point FFT cannot separate semitones below ~200 Hz,
     where bass notes (the strongest cue to the tonic) live; the CQT's long low-frequency filters can.
-    See :class:`musicrep.handcrafted.CQTChroma` for why the bins are amplitude-calibrated.
+    See :class:`musicrep.frontends.CQTChroma` for why the bins are amplitude-calibrated.
     """
     with torch.inference_mode():
         c = _chroma(int(sr))(_mono(y))[0]  # [12, T]

@@ -1,17 +1,14 @@
-"""The HEAR 2021 API, both ways.
+"""Our representations as a HEAR 2021 API module.
 
-(a) This module *is* a HEAR-API module for any musicrep representation::
+This module *is* a HEAR-API module for any musicrep representation::
 
-        model = load_model("", rep="crepe", capacity="tiny")        # or MUSICREP_HEAR_REP=crepe
-        emb, ts = get_timestamp_embeddings(audio, model)           # [n, T, H] float32, [n, T] ms
-        scene = get_scene_embeddings(audio, model)                 # [n, H] float32
+    model = load_model("", rep="crepe", capacity="tiny")        # or MUSICREP_HEAR_REP=crepe
+    emb, ts = get_timestamp_embeddings(audio, model)           # [n, T, H] float32, [n, T] ms
+    scene = get_scene_embeddings(audio, model)                 # [n, H] float32
 
-    so ``hear-validator musicrep.hear`` and heareval can run on it. ``model_file_path`` is passed to the
-    representation as its weights (``weights=`` or, for ``torchscript``, ``path=``).
-
-(b) :class:`HearRepresentation` (registered as ``hear``) wraps any installed HEAR-API module as a
-    representation: ``get("hear", module="hearbaseline", model_file_path="w.pt")``. Its one layer is the
-    module's timestamp embedding (plus, with ``scene=True``, the scene embedding repeated over time).
+so ``hear-validator musicrep.hear`` and heareval can run on it. ``model_file_path`` is passed to the
+representation as its weights (``weights=`` or, for ``torchscript``, ``path=``). The other direction — any
+installed HEAR module as a representation (``get("hear", module=…)``) — is :mod:`musicrep.models.hear`.
 
 Why these choices, following the HEAR rules (hear-validator 2021.0.2): the model is a ``torch.nn.Module``
 exposing ``sample_rate`` and int ``scene_embedding_size``/``timestamp_embedding_size``; embeddings are
@@ -23,7 +20,6 @@ a fixed window (``window_seconds``) see the clip cut into consecutive windows, s
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 import os
@@ -33,10 +29,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from musicrep.models import _REGISTRY, get, names, register
+from musicrep.models import entry, get, names
 from musicrep.models.base import Representation
 
-__all__ = ["HearModel", "load_model", "get_timestamp_embeddings", "get_scene_embeddings", "HearRepresentation"]
+__all__ = ["HearModel", "load_model", "get_timestamp_embeddings", "get_scene_embeddings"]
 
 HEAR_SAMPLE_RATES = (16_000, 22_050, 44_100, 48_000)
 
@@ -108,8 +104,7 @@ def load_model(model_file_path: str = "", rep: str | None = None, layers: str | 
     """
     name = rep or os.environ.get("MUSICREP_HEAR_REP", "vgg")
     if model_file_path:
-        names()  # import every family first, or _REGISTRY may not hold ``name`` yet in a fresh process
-        factory = _REGISTRY[name].factory if name in _REGISTRY else None
+        factory = entry(name).factory if name in names() else None
         params = inspect.signature(factory).parameters if factory else {}
         cfg.setdefault("path" if "path" in params and "weights" not in params else "weights", model_file_path)
     return HearModel(get(name, **cfg), layers=layers)
@@ -136,78 +131,3 @@ def get_scene_embeddings(audio: Tensor, model: HearModel) -> Tensor:
     audio = _check(audio, model)
     emb, _ = model.frames(audio)
     return emb.mean(dim=1).to(audio.device)
-
-
-# --------------------------------------------------------------------------- (b) HEAR module → musicrep
-
-
-class HearRepresentation(Representation):
-    """Any installed HEAR-API module as a representation (one layer: its timestamp embeddings).
-
-    Only PyTorch HEAR modules are supported (audio is passed as a torch tensor). ``frame_rate`` is read
-    from the module's own timestamps on a probe clip of ``probe_seconds`` of silence.
-    """
-
-    name = "hear"
-    window_seconds: float | None = None
-
-    def __init__(self, module: str | None = None, model_file_path: str = "", scene: bool = False,
-                 probe_seconds: float = 2.0, load_kwargs: dict[str, Any] | None = None) -> None:
-        if module is None:
-            raise ValueError("hear: pass module=NAME of an installed HEAR-API module (e.g. module='hearbaseline')")
-        try:
-            self.module = importlib.import_module(module)
-        except ImportError as exc:
-            raise ImportError(f"hear: cannot import HEAR module {module!r} ({exc}); pip install it") from None
-        for fn in ("load_model", "get_timestamp_embeddings", "get_scene_embeddings"):
-            if not hasattr(self.module, fn):
-                raise AttributeError(f"hear: module {module!r} lacks {fn}(); not a HEAR-API module")
-        self.module_name, self.model_file_path, self.scene = module, model_file_path, scene
-        args = (model_file_path,) if model_file_path else ()
-        self.model = self.module.load_model(*args, **(load_kwargs or {}))
-        self.load_kwargs = load_kwargs or {}
-        if isinstance(self.model, nn.Module):
-            self.model.eval()
-        self.sample_rate = int(self.model.sample_rate)
-        with torch.inference_mode():
-            _, ts = self.module.get_timestamp_embeddings(torch.zeros(1, int(probe_seconds * self.sample_rate)),
-                                                         self.model)
-        ts = torch.as_tensor(ts, dtype=torch.float64)[0]
-        self.frame_rate = 1000.0 / float(torch.diff(ts).mean()) if ts.numel() > 1 else 1.0 / probe_seconds
-        self.layer_names = ["timestamp"] + (["scene"] if scene else [])
-        self.layer_dims = [int(self.model.timestamp_embedding_size)]
-        if scene:
-            self.layer_dims.append(int(self.model.scene_embedding_size))
-
-    def embed(self, audio: Tensor) -> Tensor:
-        emb, _ = self.module.get_timestamp_embeddings(torch.as_tensor(audio, dtype=torch.float32), self.model)
-        emb = torch.as_tensor(emb, dtype=torch.float32)
-        layers = [emb]
-        if self.scene:
-            sc = torch.as_tensor(self.module.get_scene_embeddings(audio, self.model), dtype=torch.float32)
-            layers.append(sc[:, None].expand(-1, emb.shape[1], -1))
-        h = max(x.shape[-1] for x in layers)
-        out = emb.new_zeros((emb.shape[0], len(layers), emb.shape[1], h))
-        for i, x in enumerate(layers):
-            out[:, i, :, : x.shape[-1]] = x
-        return out
-
-    def config(self) -> dict[str, Any]:
-        return {"module": self.module_name, "model_file_path": self.model_file_path, "scene": self.scene,
-                "load_kwargs": self.load_kwargs}
-
-    def weights_checksum(self) -> str:
-        if isinstance(self.model, nn.Module):
-            from musicrep.models.base import state_checksum
-
-            return state_checksum(self.model)
-        return "none"
-
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters()) if isinstance(self.model, nn.Module) else 0
-
-
-@register("hear", "external", "any installed HEAR-API module (module=NAME, model_file_path=…)")
-def _hear(**cfg: Any) -> Representation:
-    return HearRepresentation(**cfg)

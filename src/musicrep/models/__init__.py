@@ -1,7 +1,7 @@
 """Representations: a registry of names → constructors, all honouring :class:`Representation`.
 
 ``get(name, **config)`` builds one; ``names()`` lists the registry; ``entries()`` gives the metadata
-``musicrep reps list`` shows. One file per family registers itself with :func:`register`, so adding a
+``musicrep reps list`` shows, ``entry(name)`` one name's. One file per family registers itself with :func:`register`, so adding a
 representation is adding one file (and one import line in :data:`_FAMILIES`).
 
 Every trainable encoder accepts ``seed=`` (the untrained "random twin" is ``get(name, seed=s)``) and
@@ -24,6 +24,7 @@ __all__ = [
     "RepresentationEntry",
     "align_layers",
     "entries",
+    "entry",
     "get",
     "load_weights",
     "names",
@@ -63,7 +64,7 @@ _FAMILIES: list[str] = [
     "musicrep.models.checkpoints.musicfm",
     "musicrep.models.checkpoints.muq",
     "musicrep.models.checkpoints.torch_module",
-    "musicrep.hear",
+    "musicrep.models.hear",
 ]
 _loaded = False
 
@@ -105,16 +106,23 @@ def entries() -> list[RepresentationEntry]:
     return [_REGISTRY[n] for n in sorted(_REGISTRY)]
 
 
-def get(name: str, **config: Any) -> Representation:
-    """Build the representation registered as ``name`` with ``config`` (e.g. ``size="small", seed=0``)."""
+def entry(name: str) -> RepresentationEntry:
+    """The registry entry of ``name`` (factory, family, description, availability check).
+
+    Raises ``KeyError`` naming the registered names when ``name`` is unknown."""
     _load_families()
-    if name.startswith("hear:"):  # any installed HEAR-API module, e.g. "hear:hearbaseline"
-        return get("hear", module=name[len("hear:"):], **config)
     try:
-        entry = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown representation {name!r}; registered: {', '.join(sorted(_REGISTRY))}") from None
-    ok, why = entry.available()
+
+
+def get(name: str, **config: Any) -> Representation:
+    """Build the representation registered as ``name`` with ``config`` (e.g. ``size="small", seed=0``)."""
+    if name.startswith("hear:"):  # any installed HEAR-API module, e.g. "hear:hearbaseline"
+        return get("hear", module=name[len("hear:"):], **config)
+    found = entry(name)
+    ok, why = found.available()
     if not ok:
         raise RuntimeError(f"representation {name!r} is not available here: {why}")
-    return entry.factory(**config)
+    return found.factory(**config)

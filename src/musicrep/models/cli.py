@@ -89,7 +89,7 @@ def embed_file(path: str | Path, rep: Any, layers: list[int] | None = None, batc
         if len(windows) == 0:  # empty file: one silent window rather than nothing
             windows = np.zeros((1, int(round(rep.window_seconds * rep.sample_rate))), dtype=np.float32)
         windows = np.array(windows, dtype=np.float32)  # writable copy of the read-only strided view
-    from musicrep.embed import for_inference
+    from musicrep.models.base import for_inference
 
     rep = for_inference(rep)  # eval mode, folded batch norms, channels-last: as extraction runs it
     chunks = []

@@ -18,7 +18,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from musicrep.models import register
-from musicrep.models.common import Encoder, EncoderConfig, SpectrogramInput, sinusoidal
+from musicrep.models.encoder import Encoder, EncoderConfig, SpectrogramInput, sinusoidal
 
 
 class ConformerConfig(EncoderConfig):

@@ -24,7 +24,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from musicrep.models import register
-from musicrep.models.common import Encoder, EncoderConfig, SpectrogramInput
+from musicrep.models.encoder import Encoder, EncoderConfig, SpectrogramInput
 
 
 class MusiCNNConfig(EncoderConfig):

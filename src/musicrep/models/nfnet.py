@@ -35,7 +35,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from musicrep.models import register
-from musicrep.models.common import Encoder, EncoderConfig, SpectrogramInput
+from musicrep.models.encoder import Encoder, EncoderConfig, SpectrogramInput
 
 #: γ for GELU: 1 / std(gelu(z)) for z ~ N(0, 1) (Brock et al., Table of activation gains).
 GELU_GAMMA = 1.7015043497085571
@@ -147,7 +147,7 @@ class NFNet(Encoder):
     """SF-NFNet-F0 (see module docstring)."""
 
     name = "nfnet"
-    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see embed.for_inference
+    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see models.base.for_inference
     prefers_channels_last = True
     Config = NFNetConfig
     sizes = {

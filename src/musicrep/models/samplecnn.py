@@ -20,7 +20,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from musicrep.models import register
-from musicrep.models.common import Encoder, EncoderConfig
+from musicrep.models.encoder import Encoder, EncoderConfig
 
 
 class SampleCNNConfig(EncoderConfig):

@@ -15,7 +15,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from musicrep.models import register
-from musicrep.models.common import Encoder, EncoderConfig, SpectrogramInput
+from musicrep.models.encoder import Encoder, EncoderConfig, SpectrogramInput
 
 
 class VGGConfig(EncoderConfig):
@@ -28,7 +28,7 @@ class VGG(Encoder):
     """VGG-style CNN encoder (see module docstring)."""
 
     name = "vgg"
-    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see embed.for_inference
+    #: 2-D convs and pools run ~1.2-1.6x faster on CPU in NHWC layout (same numbers); see models.base.for_inference
     prefers_channels_last = True
     Config = VGGConfig
     sizes = {

@@ -32,6 +32,7 @@ class HiddenStatesEncoder(TorchEncoder):
     cfg: BaseModel
 
     def embed(self, audio: Tensor) -> Tensor:
+        self.check_length(audio.shape[-1])  # a clip under min_seconds would fail deep inside torch
         return torch.stack(self.forward_layers(audio), dim=1)
 
     def config(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from musicrep.models import register
 from musicrep.models.base import Representation, WeightsError, file_checksum, load_state
 from musicrep.models.checkpoints.blocks import HiddenStatesEncoder
 from musicrep.models.checkpoints.weights import read_json, read_state_dict, release_state, resolve_weights
-from musicrep.models.common import seeded
+from musicrep.models.encoder import seeded
 
 __all__ = ["MERT", "MERTConfig", "MERT_PRESETS"]
 
@@ -281,6 +281,14 @@ class MERT(HiddenStatesEncoder):
             state = release_state(read_state_dict(path), _WRAPPER_PREFIXES, _IGNORED_PREFIXES, _WEIGHT_NORM_RENAMES)
             load_state(self, state, path, f"MERT config {self.cfg.model_dump()}")
         self.eval()
+
+    @property
+    def min_seconds(self) -> float:  # type: ignore[override]
+        """The conv feature extractor's receptive field (valid convolutions: one frame needs it; 400 samples)."""
+        n = 1
+        for k, s in zip(reversed(self.cfg.conv_kernel), reversed(self.cfg.conv_stride)):
+            n = (n - 1) * s + k
+        return n / self.cfg.sample_rate
 
     def n_frames(self, n_samples: int) -> int:
         """Frames of the conv feature extractor (valid convolutions): ``⌊(n - k) / s⌋ + 1`` per layer."""

@@ -40,7 +40,7 @@ from musicrep.models.checkpoints.blocks import (
     RotaryConformer,
 )
 from musicrep.models.checkpoints.weights import read_json, read_state_dict, release_state, resolve_weights
-from musicrep.models.common import seeded
+from musicrep.models.encoder import seeded
 
 __all__ = ["MuQConfig", "MuQ", "MUQ_PRESETS", "WEIGHT_FILES"]
 
@@ -200,6 +200,11 @@ class MuQ(HiddenStatesEncoder):
             raise WeightsError(f"{path}: weights do not fit MuQ config {self.cfg.model_dump()}: shape of "
                                f"{bad[0]} expected" + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
         self.load_state_dict(state, strict=True)
+
+    @property
+    def min_seconds(self) -> float:  # type: ignore[override]
+        """The reflect-padded STFT needs more than ``n_fft // 2`` samples (and one hop for a frame)."""
+        return max(self.cfg.n_fft // 2 + 1, self.cfg.hop_length) / self.cfg.sample_rate
 
     def n_frames(self, n_samples: int) -> int:
         """Conformer frames: ``n // hop`` mel frames (the centred STFT's last frame is dropped, as MuQ does),

@@ -24,7 +24,7 @@ from musicrep.models.checkpoints.blocks import (
     RotaryConformer,
 )
 from musicrep.models.checkpoints.weights import read_json, read_state_dict, release_state, resolve_weights
-from musicrep.models.common import seeded
+from musicrep.models.encoder import seeded
 
 __all__ = ["MUSICFM_PRESETS", "MusicFM", "MusicFMConfig"]
 
@@ -121,6 +121,11 @@ class MusicFM(HiddenStatesEncoder):
                 state.setdefault(k, v)
             load_state(self, state, path, f"MusicFM config {self.cfg.model_dump()}")
         self.eval()
+
+    @property
+    def min_seconds(self) -> float:  # type: ignore[override]
+        """The reflect-padded STFT needs more than ``n_fft // 2`` samples (and one hop for a frame)."""
+        return max(self.cfg.n_fft // 2 + 1, self.cfg.hop_length) / self.cfg.sample_rate
 
     def n_frames(self, n_samples: int) -> int:
         t = n_samples // self.cfg.hop_length  # 1 + n // hop STFT frames, last one dropped as MusicFM does
