@@ -59,14 +59,15 @@ def make_catalog(folder: Path, minutes: float, seed: int = 0, file_minutes: floa
 
 
 def naive(rep, paths: list[Path], out: Path, per_window: bool) -> float:
-    from musicrep.audio import frame_signal, load
+    from musicrep.audio import load
+    from musicrep.embed import cut_windows
 
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with torch.inference_mode():
         for p in paths:
             y = load(p, rep.sample_rate)
-            w = torch.from_numpy(np.array(frame_signal(y, rep.sample_rate, 3.0, 2.0, pad=True)))
+            w = torch.from_numpy(np.stack([x for _, x in cut_windows([y], 3 * rep.sample_rate, 2 * rep.sample_rate)]))
             if per_window:
                 emb = torch.cat([rep.embed(w[i : i + 1]).mean(dim=2) for i in range(len(w))])
             else:
@@ -78,12 +79,13 @@ def naive(rep, paths: list[Path], out: Path, per_window: bool) -> float:
 def forward_only(rep, paths: list[Path], batch_size: int = 16) -> float:
     """The encoder alone, as extraction runs it (folded, channels-last, batches of 16 windows), on every
     window of the catalog, with decoding and windowing done beforehand and not timed."""
-    from musicrep.audio import frame_signal, load
+    from musicrep.audio import load
+    from musicrep.embed import cut_windows
     from musicrep.models.base import for_inference
 
     runner = for_inference(rep)
-    windows = np.concatenate([np.asarray(frame_signal(load(p, rep.sample_rate), rep.sample_rate, 3.0, 2.0, pad=True))
-                              for p in paths])
+    sr = rep.sample_rate
+    windows = np.stack([w for p in paths for _, w in cut_windows([load(p, sr)], 3 * sr, 2 * sr)])
     batches = [torch.from_numpy(np.ascontiguousarray(windows[s:s + batch_size]))
                for s in range(0, len(windows), batch_size)]
     t0 = time.perf_counter()

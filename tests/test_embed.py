@@ -11,7 +11,7 @@ import torch
 
 from musicrep import embed as embed_mod
 from musicrep.audio import load
-from musicrep.embed import RepSpec, WindowConfig, extract, iter_windows
+from musicrep.embed import RepSpec, WindowConfig, cut_windows, extract, iter_windows
 from musicrep.models.base import Representation
 from musicrep.store import EmbeddingStore, content_hash
 
@@ -78,6 +78,35 @@ def test_iter_windows_cover_the_clip_across_block_boundaries(tmp_path: Path, sec
         np.testing.assert_array_equal(g, w)
     if pad and seconds >= 1.0:  # no window holds invented silence
         assert all(np.count_nonzero(g) == len(g) for g in got)
+
+
+@pytest.mark.parametrize("samples", [4_800, 16_000, 39_840, 40_000, 124_320])
+def test_cut_windows_cuts_a_batch_in_memory_like_a_stream(samples: int) -> None:
+    """A ``[n, samples]`` batch given as one block is cut row by row as the streamed file is; starts say where."""
+    y = np.random.default_rng(1).uniform(-0.5, 0.5, (2, samples)).astype(np.float32)
+    got = list(cut_windows([y], SR, SR // 2, pad=True))
+    want = [expected_windows(row, SR, SR // 2, pad=True) for row in y]
+    assert len(got) == len(want[0])
+    for i, (start, w) in enumerate(got):
+        assert w.shape == (2, SR)
+        for row, rows_want in zip(w, want):
+            np.testing.assert_array_equal(row, rows_want[i])
+        if samples >= SR:  # a window's samples are the clip's from its start
+            np.testing.assert_array_equal(w, y[:, start : start + SR])
+
+
+def test_cut_windows_grid_moves_the_tail_window_back_onto_the_grid() -> None:
+    """2.3 s, 1 s windows every 1 s, grid 0.25 s: the tail starts at 1.25 s (not 1.3 s); 2.2 s: the grid
+    tail would be the 1 s window again, so none is given."""
+    y = np.arange(36_800, dtype=np.float32)
+    assert [s for s, _ in cut_windows([y], SR, SR, grid=4_000)] == [0, 16_000, 20_000]
+    assert [s for s, _ in cut_windows([y], SR, SR)] == [0, 16_000, 20_800]
+    assert [s for s, _ in cut_windows([y[:35_200]], SR, SR, grid=4_000)] == [0, 16_000]
+    blocks = np.array_split(y, 9)  # streamed in blocks shorter than a window: same starts and samples
+    streamed = [(s, w.copy()) for s, w in cut_windows(blocks, SR, SR, grid=4_000)]
+    assert [s for s, _ in streamed] == [0, 16_000, 20_000]
+    for s, w in streamed:
+        np.testing.assert_array_equal(w, y[s : s + SR])
 
 
 def test_extract_timeline_means_match_manual_computation(tmp_path: Path) -> None:

@@ -185,6 +185,6 @@ def test_cli_features_bad_file_and_bad_frontend(tmp_path: Path) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     r = CliRunner().invoke(app, ["features", str(bad), "--out", str(tmp_path / "x.npy")])
-    assert r.exit_code == 1 and "bad.wav" in r.output and "not a readable audio file" in r.output
+    assert r.exit_code == 2 and "bad.wav" in r.output and "not a readable audio file" in r.output  # user error
     r = CliRunner().invoke(app, ["features", str(bad), "--frontend", "nope", "--out", str(tmp_path / "x.npy")])
     assert r.exit_code == 2 and "unknown --frontend" in r.output

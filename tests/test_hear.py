@@ -89,10 +89,23 @@ def test_fixed_window_representations_see_windows() -> None:
     model = hear.HearModel(_Windowed())
     audio = torch.arange(2 * 40_000, dtype=torch.float32).reshape(2, 40_000)  # 2.5 s
     emb, ts = hear.get_timestamp_embeddings(audio, model)
-    # 3 windows × 4 frames, minus the two whose centre (2.625 s, 2.875 s) lies in the padding
+    # 2 windows × 4 frames, then the tail window cut end-aligned (1.5–2.5 s): its frames past 2 s
     assert emb.shape == (2, 10, 1)
     np.testing.assert_allclose(ts[0].numpy(), (np.arange(10) + 0.5) * 250.0)
     np.testing.assert_allclose(emb[0, :, 0].numpy(), np.arange(10) * 4000 + 1999.5)
+
+
+@pytest.mark.parametrize(("samples", "n_frames"), [(36_800, 9), (35_200, 8), (9_600, 2)])
+def test_fixed_window_tail_frames_are_real_audio_on_the_grid(samples: int, n_frames: int) -> None:
+    """The one cutter's tail window, moved back onto the 250 ms frame grid: 2.3 s → windows at 0, 1 and
+    1.25 s, whose last frame (2–2.25 s) is the 9th; 2.2 s → the grid tail is the 1 s window again, so the
+    2–2.2 s remainder makes no frame (a frame there would be part silence); 0.6 s → one padded window,
+    the frames centred inside the clip. Every frame is the mean of its own quarter second of the ramp."""
+    model = hear.HearModel(_Windowed())
+    emb, ts = hear.get_timestamp_embeddings(torch.arange(samples, dtype=torch.float32)[None], model)
+    assert emb.shape == (1, n_frames, 1)
+    np.testing.assert_allclose(ts[0].numpy(), (np.arange(n_frames) + 0.5) * 250.0)
+    np.testing.assert_allclose(emb[0, :, 0].numpy(), np.arange(n_frames) * 4000 + 1999.5)
 
 
 def test_round_trip_through_hear_module() -> None:

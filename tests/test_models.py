@@ -411,7 +411,7 @@ def test_reps_list_shows_every_representation() -> None:
 @pytest.mark.parametrize(("rep", "extra"), [("vgg", ["--layers", "all"]), ("musicnn", ["--layers", "0,2"]),
                                             ("mfcc", []), ("samplecnn", ["--seed", "3", "--layers", "-1"])])
 def test_embed_cli_writes_windows_times_frames(tmp_path: Path, rep: str, extra: list[str]) -> None:
-    y = music_like(7.0)  # 3 windows of 3 s, the last padded
+    y = music_like(7.0)  # the store's windows: 3 s at 0, 2 and 4 s
     wav = tmp_path / "clip.wav"
     sf.write(wav, y, SR, subtype="FLOAT")
     out = tmp_path / "e.npy"
@@ -432,7 +432,7 @@ def test_embed_cli_errors_name_the_problem(tmp_path: Path) -> None:
     bad.write_bytes(b"not audio")
     runner = CliRunner()
     res = runner.invoke(app, ["embed", str(bad), "--rep", "vgg", "--out", str(tmp_path / "x.npy")])
-    assert res.exit_code == 1 and "bad.wav" in res.output
+    assert res.exit_code == 2 and "bad.wav" in res.output  # a user error: one message, status 2
     wav = tmp_path / "ok.wav"
     sf.write(wav, music_like(1.0), SR)
     res = runner.invoke(app, ["embed", str(wav), "--rep", "nope", "--out", str(tmp_path / "x.npy")])

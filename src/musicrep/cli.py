@@ -4,22 +4,80 @@ Each command is a thin shell over a library function, so everything the CLI does
 Python too. Commands that walk many files never stop at a bad one: they report it by name, finish the
 rest, and exit with status 1 if anything failed.
 
+Errors that are the user's to fix (a bad task folder, audio file, config, weights file, dataset, option
+value: :data:`USER_ERRORS`) are handled once, for every command, by the top-level group: the error's own
+message (the file, what is wrong, the fix) goes to stderr and the exit status is 2. ``--debug`` (or
+``MUSICREP_DEBUG=1``) lets the exception through with its traceback instead. Anything else is a bug and
+always shows its traceback.
+
 Sub-command groups (``musicrep data …``, ``musicrep reps …``) live beside the stage they drive and are
 attached at the bottom of this file.
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from musicrep import __version__
 
+#: Errors that are the user's to fix, as ``module:Class``. Each names the file or key and the fix in its
+#: message, so the CLI prints that message alone and exits 2. Names, not classes: importing every stage to
+#: get its error class would slow every command; a class whose module was never imported cannot have been
+#: raised, so it is looked up only in the modules already loaded (:func:`user_error_types`). Bad option
+#: values raise :class:`OptionError`, always a user error.
+USER_ERRORS: tuple[str, ...] = (
+    "musicrep.audio:AudioError",
+    "musicrep.config:ConfigError",
+    "musicrep.data.task:TaskError",
+    "musicrep.data.importers:DatasetError",
+    "musicrep.data.pool:PoolError",
+    "musicrep.data.render:RenderError",
+    "musicrep.models.base:WeightsError",
+)
+_DEBUG = "musicrep.debug"  # key in click's ctx.meta, shared by every nested command context
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class OptionError(ValueError):
+    """A command-line value that cannot be used; the message names the option and what it accepts."""
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """:class:`OptionError` and the classes named in :data:`USER_ERRORS` whose modules are loaded."""
+    found: list[type[BaseException]] = [OptionError]  # this module's own, whether imported or run as __main__
+    for name in USER_ERRORS:
+        module, _, cls = name.partition(":")
+        if module in sys.modules:
+            found.append(getattr(importlib.import_module(module), cls))
+    return tuple(found)
+
+
+class _Group(TyperGroup):
+    """The top-level command group: turns a user error raised by any command below it into one message."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if ctx.meta.get(_DEBUG) or not isinstance(exc, user_error_types()):
+                raise
+            err_console.print(Text.assemble(("error", "bold red"), f": {exc}"), soft_wrap=True)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
     name="musicrep",
+    cls=_Group,
     help=(
         "Learn and evaluate music audio representations when labelled data is scarce.\n\n"
         "Audio is read with libsndfile (wav, flac, ogg, opus, mp3, …) and resampled to 16 kHz mono."
@@ -28,8 +86,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -40,9 +96,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", envvar="MUSICREP_DEBUG",
+                               help="Show the full traceback of user errors (bad file, config, …) too."),
 ) -> None:
     """musicrep command line."""
+    ctx.meta[_DEBUG] = debug
 
 
 @app.command()
@@ -89,24 +149,18 @@ def features(
     import numpy as np
     import torch
 
-    from musicrep.audio import AudioError, ClipTooShortError, load
+    from musicrep.audio import ClipTooShortError, load
     from musicrep.frontends import FRONTENDS, get_frontend
 
     if frontend not in FRONTENDS:
-        err_console.print(f"[red]unknown --frontend {frontend!r}[/red]; choose one of: {', '.join(FRONTENDS)}")
-        raise typer.Exit(2)
-    try:
-        y = load(file, sr=sr)
-    except AudioError as exc:
-        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise OptionError(f"unknown --frontend {frontend!r}; choose one of: {', '.join(FRONTENDS)}")
+    y = load(file, sr=sr)
     module = get_frontend(frontend, sample_rate=sr)
     try:
         with torch.inference_mode():
             feats = module(torch.from_numpy(y))[0].numpy().astype(np.float32)
     except ClipTooShortError as exc:
-        err_console.print(f"[red]error[/red] {file}: {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise OptionError(f"{file}: {exc}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, feats)
     console.print(f"{file}: {frontend} {feats.shape[0]}×{feats.shape[1]} "
@@ -124,16 +178,11 @@ def evaluate(
 
     Re-running skips finished work: embeddings are cached in the store, probe results in results.csv.
     """
-    from musicrep.config import ConfigError, load_config
+    from musicrep.config import load_config
     from musicrep.evaluate import evaluate as run_evaluate
     from musicrep.results import leaderboard, print_leaderboard
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        err_console.print(f"[red]error[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    cfg = cfg.resolve_paths(Path.cwd())
+    cfg = load_config(config).resolve_paths(Path.cwd())
     if out is not None:
         cfg = cfg.model_copy(update={"out": out})
     results = run_evaluate(cfg, progress=not quiet, console=console)
@@ -141,14 +190,81 @@ def evaluate(
     console.print(f"results: {cfg.out / 'results.csv'}")
 
 
+@app.command()
+def embed(
+    file: Path = typer.Argument(..., help="Audio file to embed (any format libsndfile reads)."),
+    rep: str = typer.Option(..., "--rep", "-r", help="Representation name (see `musicrep reps list`)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Frames: .npy float32 [L, W·T, H], the T frames of "
+                                    "each of the W windows in window order (windows overlap when hop < window)."),
+    mean: Path | None = typer.Option(None, "--mean", "-m", help="Timeline mean: .npy float32 [L, H], the mean "
+                                     "over windows of each window's frame mean (what the embedding store holds)."),
+    window: float | None = typer.Option(None, "--window", help="Window length (s); default: the "
+                                        "representation's input window (3 s for the encoders), as the store."),
+    hop: float | None = typer.Option(None, "--hop", help="Hop between windows (s); default: the store's (2 s)."),
+    pad: bool | None = typer.Option(None, "--pad/--no-pad", help="Cover the whole clip (an end-aligned tail "
+                                    "window; a short clip zero-padded), as the store does by default."),
+    layers: str = typer.Option("all", "--layers", help="'all' or comma-separated layer indices, e.g. 0,2,5."),
+    size: str | None = typer.Option(None, "--size", help="Model size: small | paper (encoders only)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the untrained random twin (encoders)."),
+    weights: Path | None = typer.Option(None, "--weights", help="Trained weights (.safetensors or .pt)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Windows per forward pass."),
+    opt: list[str] = typer.Option([], "--opt", help="Extra constructor setting KEY=VALUE (JSON values), "
+                                  "repeatable, e.g. --opt n_mfcc=13 or --opt module=hearbaseline."),
+) -> None:
+    """Embed FILE as extraction does for the store (same windows, same numbers) and save frames and/or the mean.
+
+    Give --out (every window's frames), --mean (the timeline mean the store holds), or both.
+    """
+    import numpy as np
+    from pydantic import ValidationError
+
+    from musicrep.audio import ClipTooShortError
+    from musicrep.embed import WindowConfig, embed_file
+    from musicrep.models import get
+    from musicrep.models.cli import build_kwargs, parse_layers
+    from musicrep.util import validation_problems
+
+    if out is None and mean is None:
+        raise OptionError("give --out FRAMES.npy, --mean MEAN.npy, or both")
+    given = {"window_seconds": window, "hop_seconds": hop, "pad": pad}
+    try:
+        win = WindowConfig(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        raise OptionError("; ".join(f"--{k.split('_')[0]}: {m}" for k, m in validation_problems(exc))) from None
+    try:
+        r = get(rep, **build_kwargs(size, seed, weights, opt))
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # unknown, unavailable or misconfigured
+        raise OptionError(f"--rep {rep}: {exc.args[0] if exc.args else exc}") from None
+    try:
+        idx = parse_layers(layers, r.n_layers)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
+    try:
+        res = embed_file(file, r, win, layers=idx, frames=out is not None, batch_size=batch_size)
+    except ClipTooShortError as exc:
+        raise OptionError(f"{file}: {exc}") from None
+    if out is not None:
+        assert res.frames is not None
+        n_win, n_lay, n_t, width = res.frames.shape
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, np.ascontiguousarray(res.frames.transpose(1, 0, 2, 3).reshape(n_lay, n_win * n_t, width)))
+    if mean is not None:
+        mean.parent.mkdir(parents=True, exist_ok=True)
+        np.save(mean, res.mean)
+    w = res.window
+    saved = " and ".join(f"{what} → {path}" for what, path in (("frames", out), ("mean", mean)) if path is not None)
+    console.print(f"{file}: {r.id} layers={len(idx)} windows={len(res.starts)} ({w.window_seconds:g} s every "
+                  f"{w.hop_seconds:g} s) {r.frame_rate:g} Hz width={res.mean.shape[1]}: {saved}", highlight=False,
+                  soft_wrap=True)
+
+
 from musicrep.data.cli import app as _data_app  # noqa: E402
 
 app.add_typer(_data_app, name="data")
 
-from musicrep.models.cli import embed as _embed, reps_app as _reps_app  # noqa: E402
+from musicrep.models.cli import reps_app as _reps_app  # noqa: E402
 
 app.add_typer(_reps_app, name="reps")
-app.command("embed")(_embed)
 
 
 def main() -> None:

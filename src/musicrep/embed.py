@@ -22,8 +22,9 @@ store; ``ray:ADDRESS`` joins an existing cluster).
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,8 @@ from musicrep.models import Representation, get
 from musicrep.models.base import for_inference
 from musicrep.store import EmbeddingStore, Shard, content_hash
 
-__all__ = ["WindowConfig", "RepSpec", "ExtractResult", "extract", "iter_windows", "plan_shards", "compute_shard"]
+__all__ = ["WindowConfig", "RepSpec", "ExtractResult", "EmbeddedFile", "extract", "embed_file", "cut_windows",
+           "iter_windows", "plan_shards", "compute_shard"]
 
 log = logging.getLogger(__name__)
 
@@ -94,42 +96,70 @@ class ExtractResult:
         return [i for i, k in enumerate(self.keys) if k is not None]
 
 
-def iter_windows(path: str | os.PathLike[str], sr: int, window: int, hop: int, pad: bool = True,
-                 block_seconds: float = 30.0) -> Iterator[np.ndarray]:
-    """Yield windows of ``window`` samples every ``hop`` samples, streaming the file.
+def cut_windows(blocks: Iterable[np.ndarray], window: int, hop: int, pad: bool = True,
+                grid: float = 1.0) -> Iterator[tuple[int, np.ndarray]]:
+    """The one window cutter: ``(start, window)`` pairs from a signal given as consecutive blocks.
+
+    ``blocks`` are ``[..., samples]`` arrays joined along the last axis (a file streamed block by block,
+    or ``[y]`` for a signal already in memory; leading axes, e.g. a batch of equal-length clips, are cut
+    alike). Windows of ``window`` samples start every ``hop`` samples; ``start`` is in samples. Extraction
+    (:func:`iter_windows`), :func:`embed_file` (``musicrep embed``) and the HEAR export all cut here, so a
+    file embedded any of these ways sees the same windows.
 
     With ``pad=True`` the whole clip is covered without inventing audio: a clip shorter than one window
-    gives one zero-padded window, and a tail that the regular windows miss gets one extra window
-    aligned to the end of the clip. Why not zero-pad the tail: a window that is one-third digital
-    silence pulls the timeline mean (MFCC c0 of silence is about −980 dB), by an amount that depends on
-    the clip's length modulo the hop — a hidden variable in every task with variable-length clips.
+    gives one zero-padded window (start 0), and a tail that the regular windows miss gets one extra window
+    aligned to the end of the clip. Why not zero-pad the tail: a window that is one-third digital silence
+    pulls the timeline mean (MFCC c0 of silence is about −980 dB), by an amount that depends on the clip's
+    length modulo the hop — a hidden variable in every task with variable-length clips. ``grid`` moves that
+    tail window back to the latest start that is a multiple of ``grid`` samples (1: exactly end-aligned);
+    the HEAR export passes its frame step so the tail's frames fall on the regular timestamp grid. The
+    tail window is given only if it starts after the last regular window.
     With ``pad=False`` only the regular full windows are given (none for a clip shorter than a window).
+
+    Raises:
+        ValueError: ``window``, ``hop`` or ``grid`` not positive.
     """
-    buf = np.zeros(0, dtype=np.float32)
-    start = 0  # absolute sample index of buf[0]
+    if window <= 0 or hop <= 0 or grid <= 0:
+        raise ValueError(f"window ({window}), hop ({hop}) and grid ({grid}) must be positive")
+    buf: np.ndarray | None = None
+    start = 0  # absolute sample index of buf[..., 0]
     nxt = 0  # absolute start of the next regular window
     total = 0
-    last_end = 0  # end of the last window given
-    for block in stream(path, sr, block_seconds=block_seconds):
-        buf = np.concatenate([buf, block]) if buf.size else block
-        total += block.size
+    last = -1  # start of the last regular window given
+    reach = window + math.ceil(grid)  # a tail window starts at most `grid` samples before total - window
+    for block in blocks:
+        buf = block if buf is None or buf.shape[-1] == 0 else np.concatenate([buf, block], axis=-1)
+        total += block.shape[-1]
         while nxt + window <= total:
-            yield buf[nxt - start : nxt - start + window]
-            last_end = nxt + window
+            yield nxt, buf[..., nxt - start : nxt - start + window]
+            last = nxt
             nxt += hop
-        # keep what the next regular window needs, and the last `window` samples for an end-aligned tail
-        keep_from = max(start, min(nxt, total - window)) if total >= window else start
+        # keep what the next regular window needs, and the last samples an end-aligned tail could need
+        keep_from = max(start, min(nxt, total - reach)) if total >= reach else start
         if keep_from > start:
-            buf = buf[keep_from - start :]
+            buf = buf[..., keep_from - start :]
             start = keep_from
-    if not pad or total == 0:
+    if not pad or total == 0 or buf is None:
         return
-    if last_end == 0:  # shorter than one window
-        w = np.zeros(window, dtype=np.float32)
-        w[:total] = buf[:total]
+    if last < 0:  # shorter than one window
+        w = np.zeros(buf.shape[:-1] + (window,), dtype=buf.dtype)
+        w[..., :total] = buf[..., :total]
+        yield 0, w
+        return
+    tail = int(math.floor((total - window) / grid) * grid)
+    if tail > last:
+        yield tail, buf[..., tail - start : tail - start + window]
+
+
+def iter_windows(path: str | os.PathLike[str], sr: int, window: int, hop: int, pad: bool = True,
+                 block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """The windows :func:`cut_windows` cuts from a file streamed at ``sr`` Hz (``[window]`` float32 each).
+
+    Raises:
+        AudioError: the file cannot be read (names the file).
+    """
+    for _, w in cut_windows(stream(path, sr, block_seconds=block_seconds), window, hop, pad=pad):
         yield w
-    elif last_end < total:
-        yield buf[total - window - start : total - start]
 
 
 def plan_shards(keys: Sequence[str], shard_size: int) -> list[list[str]]:
@@ -138,12 +168,16 @@ def plan_shards(keys: Sequence[str], shard_size: int) -> list[list[str]]:
     return [uniq[i : i + shard_size] for i in range(0, len(uniq), shard_size)]
 
 
-def _embed_batch(rep: Representation, windows: list[np.ndarray]) -> np.ndarray:
-    """``[n, samples]`` windows → per-window frame means ``[n, L, H]``."""
+def _embed_windows(rep: Representation, windows: list[np.ndarray]) -> torch.Tensor:
+    """``[n, samples]`` windows → every layer's frames ``[n, L, T, H]``."""
     x = torch.from_numpy(np.stack(windows))
     with torch.inference_mode():
-        out = rep.embed(x)  # [n, L, T, H]
-    return out.mean(dim=2).float().numpy()
+        return rep.embed(x)
+
+
+def _embed_batch(rep: Representation, windows: list[np.ndarray]) -> np.ndarray:
+    """``[n, samples]`` windows → per-window frame means ``[n, L, H]``."""
+    return _embed_windows(rep, windows).mean(dim=2).float().numpy()
 
 
 def compute_shard(rep: Representation, files: dict[str, str], window: WindowConfig, batch_size: int = 16,
@@ -209,6 +243,66 @@ def compute_shard(rep: Representation, files: dict[str, str], window: WindowConf
         frames = np.concatenate([np.stack(per_window[k]) for k in good])
         offsets = np.concatenate([[0], np.cumsum([counts[k] for k in good])])
     return Shard(good, mean, np.array([counts[k] for k in good]), frames, offsets), errors
+
+
+@dataclass
+class EmbeddedFile:
+    """One file embedded as extraction embeds it (:func:`embed_file`)."""
+
+    mean: np.ndarray  #: ``[L, H]`` float32 timeline mean: the mean over windows of each window's frame mean
+    starts: np.ndarray  #: ``[W]`` float64 window starts in seconds (a tail window may overlap the one before)
+    frames: np.ndarray | None  #: ``[W, L, T, H]`` float32 every window's frames, or None unless asked for
+    window: WindowConfig  #: the windowing used, resolved for the representation
+
+
+def embed_file(path: str | os.PathLike[str], rep: Representation, window: WindowConfig | None = None, *,
+               layers: Sequence[int] | None = None, frames: bool = False, batch_size: int = 16,
+               block_seconds: float = 30.0) -> EmbeddedFile:
+    """Embed one file exactly as :func:`extract` does for the store, without a store.
+
+    The file is streamed, cut by :func:`cut_windows` with ``window`` (default: the store's, the
+    representation's window every 2 s, padded), embedded in batches of ``batch_size`` windows by the
+    inference copy (:func:`for_inference`), and reduced to the timeline mean the store holds (for the
+    same file and window, equal to it up to float rounding). ``layers`` keeps a subset of L (indices
+    into ``rep.layer_names``); ``frames=True`` also returns every window's frames (memory grows with the
+    file's length; the mean alone is bounded by ``batch_size``).
+
+    Raises:
+        AudioError: the file cannot be read, or (``pad=False``) is shorter than one window.
+    """
+    window = (window or WindowConfig()).resolve(rep)
+    assert window.window_seconds is not None
+    sr = rep.sample_rate
+    win, hop = int(round(window.window_seconds * sr)), int(round(window.hop_seconds * sr))
+    idx = list(range(rep.n_layers)) if layers is None else [int(i) for i in layers]
+    runner = for_inference(rep)
+    total: np.ndarray | None = None
+    starts: list[int] = []
+    kept: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        nonlocal total
+        if not pending:
+            return
+        e = _embed_windows(runner, pending)[:, idx]  # [n, L, T, H]
+        means = e.mean(dim=2).float().numpy().astype(np.float64)  # as compute_shard accumulates
+        total = means.sum(0) if total is None else total + means.sum(0)
+        if frames:
+            kept.append(e.float().numpy())
+        pending.clear()
+
+    for s, w in cut_windows(stream(path, sr, block_seconds=block_seconds), win, hop, pad=window.pad):
+        starts.append(s)
+        pending.append(w)
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    if total is None:
+        raise AudioError(path, "holds no audio" if window.pad else f"shorter than one {window.window_seconds:g} s "
+                         "window and padding is off; turn padding on or use a shorter window")
+    return EmbeddedFile(mean=(total / len(starts)).astype(np.float32), starts=np.array(starts, dtype=np.float64) / sr,
+                        frames=np.concatenate(kept).astype(np.float32) if frames else None, window=window)
 
 
 def _rep_meta(rep: Representation, window: WindowConfig) -> dict[str, Any]:

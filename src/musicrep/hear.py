@@ -15,13 +15,13 @@ exposing ``sample_rate`` and int ``scene_embedding_size``/``timestamp_embedding_
 float32; timestamps are in milliseconds at regular intervals (±1 ms), one per frame. A timestamp embedding
 is the chosen layers of one frame concatenated at their true widths (``layers="all"`` by default, the
 HEAR baselines' habit); the scene embedding is its mean over the clip's frames. Representations built for
-a fixed window (``window_seconds``) see the clip cut into consecutive windows, so any length works.
+a fixed window (``window_seconds``) see the clip cut into consecutive windows by the same cutter as
+extraction and ``musicrep embed`` (:func:`musicrep.embed.cut_windows`), so any length works.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 import os
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from musicrep.embed import cut_windows
 from musicrep.models import entry, get, names
 from musicrep.models.base import Representation
 
@@ -71,27 +72,38 @@ class HearModel(nn.Module):
         self.scene_embedding_size = self.timestamp_embedding_size
 
     def frames(self, audio: Tensor) -> tuple[Tensor, Tensor]:
-        """``audio [n, samples]`` → (embeddings ``[n, T, H]`` float32, frame centres ``[T]`` in seconds)."""
+        """``audio [n, samples]`` → (embeddings ``[n, T, H]`` float32, frame centres ``[T]`` in seconds).
+
+        A fixed-window representation sees the clip cut by the one cutter (:func:`musicrep.embed.cut_windows`)
+        into consecutive windows (hop = window, so frames tile time); an uncovered tail gets an end-aligned
+        window moved back onto the frame grid, of which only the frames past the previous window are kept.
+        So no frame but those of a clip shorter than one window is computed on padding, and the timestamps
+        stay regular (HEAR rule). Frames centred past the clip's end are dropped.
+        """
         x = audio.detach().float().cpu()
         n, length = x.shape
+        sr = self.sample_rate
         win = self.rep.window_seconds
         if win:
-            w = int(round(win * self.sample_rate))
-            k = max(1, math.ceil(length / w))
-            x = torch.nn.functional.pad(x, (0, k * w - length)).reshape(n * k, w)
+            w = int(round(win * sr))
+            cuts = list(cut_windows([x.numpy()], w, w, pad=True, grid=w / self.rep.n_frames(w)))
+            starts = np.array([s for s, _ in cuts], dtype=np.float64)
+            batch = torch.from_numpy(np.stack([c for _, c in cuts], axis=1).reshape(n * len(cuts), w))
         else:
-            k, w = 1, length
+            w, starts, batch = length, np.zeros(1), x
+        k = len(starts)
         with torch.inference_mode():
-            e = self.rep.embed(x)  # [n*k, L, T, H]
+            e = self.rep.embed(batch)  # [n*k, L, T, H]
         t = e.shape[2]
         parts = [e[:, i, :, : self.rep.layer_dims[i]] for i in self.layer_idx]
-        emb = torch.cat(parts, dim=-1).reshape(n, k * t, -1)
-        # frame j of window i: centre at i*w + (j + offset) * w/t samples (offset 0 for centred framing)
-        step = w / self.sample_rate / t if win else 1.0 / self.rep.frame_rate
+        emb = torch.cat(parts, dim=-1).reshape(n, k, t, -1)
+        # frame j of window i: centre at start_i + (j + offset) * step (offset 0 for centred framing)
+        step = w / sr / t if win else 1.0 / self.rep.frame_rate
         offset = 0.0 if getattr(self.rep, "centered_frames", False) else 0.5
-        centres = (torch.arange(k * t, dtype=torch.float64) + offset) * step
-        keep = centres <= length / self.sample_rate + 1e-9  # drop frames centred in window padding
-        keep[0] = True
+        centres = torch.from_numpy(starts / sr)[:, None] + (torch.arange(t, dtype=torch.float64) + offset) * step
+        covered = torch.from_numpy(np.concatenate([[-np.inf], (starts[:-1] + w) / sr]))  # end of window i-1
+        keep = (centres > covered[:, None] + 1e-9) & (centres <= length / sr + 1e-9)
+        keep[0, 0] = True
         return emb[:, keep].float().contiguous(), centres[keep]
 
 

@@ -1,7 +1,9 @@
 """``musicrep data …``: the command group for tasks and data (render, pool, import).
 
 Each command is a thin shell over a library function in :mod:`musicrep.data`; heavy imports (music21,
-the synthesizer) happen inside the command so ``musicrep --help`` stays fast.
+the synthesizer) happen inside the command so ``musicrep --help`` stays fast. Their errors
+(``RenderError``, ``PoolError``, ``DatasetError``, ``TaskError``) are printed as one message with exit
+status 2 by the top-level group (:data:`musicrep.cli.USER_ERRORS`), not here.
 Other data commands (``pool``, ``import``) attach themselves to :data:`app` in this file.
 """
 
@@ -41,17 +43,13 @@ def render(
     ),
 ) -> None:
     """Render a labelled task from MIDI/music21 scores with a SoundFont, deterministically."""
-    from musicrep.data.render import RenderError, render_task
+    from musicrep.data.render import render_task
 
     if n is not None and minutes is not None:
         err_console.print("[red]give --n or --minutes, not both[/red]")
         raise typer.Exit(2)
     t0 = time.perf_counter()
-    try:
-        reports = render_task(task, out, n=n, minutes=minutes, soundfont=soundfont, seed=seed, workers=workers)
-    except RenderError as exc:
-        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    reports = render_task(task, out, n=n, minutes=minutes, soundfont=soundfont, seed=seed, workers=workers)
     wall = time.perf_counter() - t0
     for rep in reports:
         console.print(rep.summary(), highlight=False)

@@ -3,7 +3,9 @@ and :mod:`~musicrep.data.importers`.
 
 Kept apart from :mod:`musicrep.data.cli` (which owns the ``data`` app and ``render``) so the two halves of
 the data package can change without editing each other's files; :func:`register` attaches the commands.
-Both commands finish the batch when single files are bad, list them by name, and exit with status 1.
+Both commands finish the batch when single files are bad, list them by name, and exit with status 1; an
+error that stops the whole command (``PoolError``, ``DatasetError``, ``TaskError``) is printed by the
+top-level group as one message with exit status 2 (:data:`musicrep.cli.USER_ERRORS`).
 """
 
 from __future__ import annotations
@@ -39,18 +41,14 @@ def pool(
     def show(file: str, why: str) -> None:
         err_console.print(f"[red]skipped[/red] {file}: {why}", highlight=False, soft_wrap=True)
 
-    try:
-        if from_:
-            missing = [p for p in from_ if not p.is_dir()]
-            if missing:
-                raise PoolError(f"{missing[0]}: not a folder; --from expects a folder of audio files")
-            report = build_pool([PoolSource(p.resolve().name, p) for p in from_], out, jobs=jobs, on_failure=show)
-        else:
-            packages = list(DEFAULT_DEBIAN_PACKAGES) if list(debian or []) == ["default"] else list(debian or [])
-            report = pool_from_debian(packages, out, download_dir=download_dir, jobs=jobs, on_failure=show)
-    except PoolError as exc:
-        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    if from_:
+        missing = [p for p in from_ if not p.is_dir()]
+        if missing:
+            raise PoolError(f"{missing[0]}: not a folder; --from expects a folder of audio files")
+        report = build_pool([PoolSource(p.resolve().name, p) for p in from_], out, jobs=jobs, on_failure=show)
+    else:
+        packages = list(DEFAULT_DEBIAN_PACKAGES) if list(debian or []) == ["default"] else list(debian or [])
+        report = pool_from_debian(packages, out, download_dir=download_dir, jobs=jobs, on_failure=show)
     console.print(
         f"{len(report.added)} added ({report.seconds_added / 60:.1f} min), {len(report.skipped)} already pooled, "
         f"{len(report.failed)} failed; pool holds {report.seconds_total / 60:.1f} min → {report.manifest} "
@@ -73,8 +71,7 @@ def import_(
     list_: bool = typer.Option(False, "--list", help="List the importers and the layout each expects, then exit."),
 ) -> None:
     """Turn a local copy of a public dataset into task folder(s); the audio stays where it is."""
-    from musicrep.data.importers import IMPORTERS, DatasetError, ImportOptions, import_dataset
-    from musicrep.data.task import TaskError
+    from musicrep.data.importers import IMPORTERS, ImportOptions, import_dataset
 
     if list_:
         for entry in IMPORTERS.values():
@@ -84,12 +81,8 @@ def import_(
     if name is None or root is None or out is None:
         err_console.print("[red]give NAME, --root and --out[/red] (or --list)")
         raise typer.Exit(2)
-    try:
-        report = import_dataset(name, root, out, task=task,
-                                options=ImportOptions(splits=splits, audio=audio, seed=seed, kind=kind))
-    except (DatasetError, TaskError) as exc:
-        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    report = import_dataset(name, root, out, task=task,
+                            options=ImportOptions(splits=splits, audio=audio, seed=seed, kind=kind))
     for file, why in report.skipped:
         err_console.print(f"[red]skipped[/red] {file}: {why}", highlight=False, soft_wrap=True)
     if report.left_out:

@@ -1,12 +1,9 @@
-"""``musicrep reps list`` and ``musicrep embed``: look at the representation registry, embed one file.
+"""``musicrep reps list``: look at the representation registry; and the option parsers every command that
+builds a representation shares (``--layers``, ``--opt``, ``--size``/``--seed``/``--weights``).
 
 ``reps list`` builds every available representation at ``small`` size to report its parameter count,
-layers and frame rate (and, for the unavailable ones, what they need). ``embed`` is the one-file
-version of extraction: load (any format, resampled to the representation's rate), cut into the
-representation's windows (hop = window, the last one zero-padded), embed each, and save the frames of
-all windows in order as ``[L, T_total, H]`` float32 (``--layers`` keeps a subset of L).
-
-Both are thin shells over :mod:`musicrep.models` and :func:`embed_file`, usable from Python too.
+layers and frame rate (and, for the unavailable ones, what they need). ``musicrep embed`` lives in
+:mod:`musicrep.cli`, above the extraction floor whose windows it shares (:func:`musicrep.embed.embed_file`).
 """
 
 from __future__ import annotations
@@ -14,16 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["reps_app", "embed", "embed_file", "parse_layers", "parse_opts", "build_kwargs"]
+__all__ = ["reps_app", "parse_layers", "parse_opts", "build_kwargs"]
 
 reps_app = typer.Typer(help="List and inspect registered representations.", no_args_is_help=True)
 console = Console()
-err_console = Console(stderr=True)
 
 
 def parse_layers(spec: str, n_layers: int) -> list[int]:
@@ -71,37 +66,6 @@ def build_kwargs(size: str | None, seed: int | None, weights: Path | None,
     return kw
 
 
-def embed_file(path: str | Path, rep: Any, layers: list[int] | None = None, batch_size: int = 8) -> np.ndarray:
-    """Embed a whole file with ``rep``: windows of ``rep.window_seconds`` (hop = window, last padded).
-
-    Returns float32 ``[L, T_total, H]``: the windows' frames concatenated in time order. A file shorter
-    than one window is padded to one window. ``window_seconds=None`` embeds the file in one piece.
-    """
-    import torch
-
-    from musicrep.audio import frame_signal, load
-
-    y = load(path, sr=rep.sample_rate)
-    if rep.window_seconds is None:
-        windows = y[None]
-    else:
-        windows = frame_signal(y, rep.sample_rate, rep.window_seconds, rep.window_seconds, pad=True)
-        if len(windows) == 0:  # empty file: one silent window rather than nothing
-            windows = np.zeros((1, int(round(rep.window_seconds * rep.sample_rate))), dtype=np.float32)
-        windows = np.array(windows, dtype=np.float32)  # writable copy of the read-only strided view
-    from musicrep.models.base import for_inference
-
-    rep = for_inference(rep)  # eval mode, folded batch norms, channels-last: as extraction runs it
-    chunks = []
-    with torch.inference_mode():
-        for s in range(0, len(windows), batch_size):
-            e = rep.embed(torch.from_numpy(windows[s : s + batch_size]))  # [B, L, T, H]
-            if layers is not None:
-                e = e[:, layers]
-            chunks.append(e.permute(1, 0, 2, 3).reshape(e.shape[1], -1, e.shape[3]))
-    return torch.cat(chunks, dim=1).numpy().astype(np.float32)
-
-
 @reps_app.command("list")
 def list_reps(
     size: str = typer.Option("small", "--size", help="Size to build when counting parameters."),
@@ -138,42 +102,3 @@ def list_reps(
         table.add_row(*row)
     console.print(table)
 
-
-def embed(
-    file: Path = typer.Argument(..., help="Audio file to embed (any format libsndfile reads)."),
-    rep: str = typer.Option(..., "--rep", "-r", help="Representation name (see `musicrep reps list`)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output .npy, float32 [L, T, H]."),
-    layers: str = typer.Option("all", "--layers", help="'all' or comma-separated layer indices, e.g. 0,2,5."),
-    size: str | None = typer.Option(None, "--size", help="Model size: small | paper (encoders only)."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the untrained random twin (encoders)."),
-    weights: Path | None = typer.Option(None, "--weights", help="Trained weights (.safetensors or .pt)."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Windows per forward pass."),
-    opt: list[str] = typer.Option([], "--opt", help="Extra constructor setting KEY=VALUE (JSON values), "
-                                  "repeatable, e.g. --opt n_mfcc=13 or --opt module=hearbaseline."),
-) -> None:
-    """Embed FILE with a representation and save every (or the chosen) layer as [L, T, H]."""
-    import torch
-
-    from musicrep.audio import AudioError
-    from musicrep.models import WeightsError, get
-
-    try:
-        r = get(rep, **build_kwargs(size, seed, weights, opt))
-    except (KeyError, ValueError, TypeError, RuntimeError, WeightsError) as exc:
-        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    try:
-        idx = parse_layers(layers, r.n_layers)
-        with torch.inference_mode():  # scoped: the CLI may run inside a larger process (tests, demo)
-            arr = embed_file(file, r, idx, batch_size=batch_size)
-    except ValueError as exc:
-        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except AudioError as exc:
-        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, arr)
-    names = [r.layer_names[i] for i in idx]
-    console.print(f"{file}: {r.id} layers={len(names)} frames={arr.shape[1]} ({r.frame_rate:g} Hz) "
-                  f"width={arr.shape[2]} → {out}", highlight=False)
