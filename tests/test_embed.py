@@ -272,3 +272,33 @@ def test_fold_batchnorm_removes_every_conv_bn_pair_of_the_vgg() -> None:
     # a training-mode batch norm normalises by batch statistics, so it is left alone
     train = get("vgg", size="small", seed=0).train()
     assert fold_batchnorm(train) == 0
+
+
+def test_deformed_audio_is_cached_in_its_own_store_and_equals_deforming_by_hand(tmp_path: Path) -> None:
+    from musicrep import augment
+    from musicrep.audio import load
+    from musicrep.embed import extract
+    from musicrep.models import get
+    from musicrep.store import content_hash
+
+    sr = 16_000
+    t = np.arange(int(4.5 * sr)) / sr
+    clean = tmp_path / "clip.wav"
+    sf.write(clean, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), sr, subtype="FLOAT")
+    rep = get("mfcc")
+    spec = "noise:pink@snr=5"
+    a = extract(rep, [clean], tmp_path / "store", deformation=spec, progress=False)
+    c = extract(rep, [clean], tmp_path / "store", progress=False)
+    assert a.store.dir != c.store.dir and a.store.meta["deformation"] == spec
+    again = extract(rep, [clean], tmp_path / "store", deformation=spec, progress=False)
+    assert again.computed_shards == 0  # cached like any embedding
+    # the same numbers as deforming the file by hand (seeded by the file's content hash) and embedding that
+    by_hand = tmp_path / "by_hand.wav"
+    y = augment.apply(spec, load(clean, sr=sr), sr, item_id=content_hash(clean))
+    sf.write(by_hand, y, sr, subtype="FLOAT")
+    ref = extract(rep, [by_hand], tmp_path / "store2", progress=False)
+    xa, _ = a.store.get([a.keys[0]])
+    xr, _ = ref.store.get([ref.keys[0]])
+    np.testing.assert_allclose(xa, xr, rtol=1e-5, atol=1e-5)
+    xc, _ = c.store.get([c.keys[0]])
+    assert not np.allclose(xa, xc)

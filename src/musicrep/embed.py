@@ -33,13 +33,14 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from musicrep.audio import AudioError, stream
+from musicrep.audio import AudioError, load, stream
+from musicrep.augment import apply as deform_audio
 from musicrep.models import Representation, get
 from musicrep.models.base import for_inference
 from musicrep.store import EmbeddingStore, Shard, content_hash
 
 __all__ = ["WindowConfig", "RepSpec", "ExtractResult", "EmbeddedFile", "extract", "embed_file", "cut_windows",
-           "iter_windows", "plan_shards", "compute_shard"]
+           "iter_windows", "plan_shards", "compute_shard", "store_key"]
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,32 @@ def iter_windows(path: str | os.PathLike[str], sr: int, window: int, hop: int, p
         yield w
 
 
+def store_key(window: WindowConfig, sample_rate: int, deformation: str | None = None, deformation_seed: int = 0) -> str:
+    """The store folder of a windowing, and of a deformation of the audio when there is one.
+
+    Why a digest for the deformation: its canonical string may hold characters a folder name should not
+    (``background@dir=/data/pool``); the string itself is kept in the store's ``meta.json``.
+    """
+    key = window.key(sample_rate)
+    if deformation is None or deformation == "none":
+        return key
+    import hashlib
+
+    return key + "-d" + hashlib.sha256(f"{deformation}\x00{int(deformation_seed)}".encode()).hexdigest()[:12]
+
+
+def _file_windows(path: str, key: str, sr: int, win: int, hop: int, pad: bool, deformation: str | None,
+                  deformation_seed: int) -> Iterator[np.ndarray]:
+    """A file's windows; with a deformation the file is loaded whole, deformed (seeded by its content
+    hash ``key``, so the same audio gets the same noise in every task) and cut in memory."""
+    if deformation is None or deformation == "none":
+        yield from iter_windows(path, sr, win, hop, pad=pad)
+        return
+    y = deform_audio(deformation, load(path, sr=sr), sr, item_id=key, seed=deformation_seed)
+    for _, w in cut_windows([y], win, hop, pad=pad):
+        yield w
+
+
 def plan_shards(keys: Sequence[str], shard_size: int) -> list[list[str]]:
     """Split the sorted unique keys into shards of ``shard_size`` — deterministic for a given key set."""
     uniq = sorted(set(keys))
@@ -181,9 +208,11 @@ def _embed_batch(rep: Representation, windows: list[np.ndarray]) -> np.ndarray:
 
 
 def compute_shard(rep: Representation, files: dict[str, str], window: WindowConfig, batch_size: int = 16,
-                  progress: Any = None) -> tuple[Shard | None, list[dict[str, str]]]:
-    """Embed the files of one shard (``key → path``, keys sorted). Returns the shard (None if every file
-    failed) and the error records of files that could not be read."""
+                  progress: Any = None, deformation: str | None = None,
+                  deformation_seed: int = 0) -> tuple[Shard | None, list[dict[str, str]]]:
+    """Embed the files of one shard (``key → path``, keys sorted), each deformed first when
+    ``deformation`` is given (:mod:`musicrep.augment`). Returns the shard (None if every file failed) and
+    the error records of files that could not be read."""
     assert window.window_seconds is not None
     sr = rep.sample_rate
     win, hop = int(round(window.window_seconds * sr)), int(round(window.hop_seconds * sr))
@@ -214,7 +243,7 @@ def compute_shard(rep: Representation, files: dict[str, str], window: WindowConf
     for k in keys:
         try:
             n_before = len(pending)
-            for w in iter_windows(files[k], sr, win, hop, pad=window.pad):
+            for w in _file_windows(files[k], k, sr, win, hop, window.pad, deformation, deformation_seed):
                 pending.append(w)  # a view into the stream buffer; np.stack in _embed_batch copies once
                 owners.append(k)
                 if len(pending) >= batch_size:
@@ -321,6 +350,8 @@ def extract(
     shard_size: int = 32,
     executor: str = "local",
     progress: bool = True,
+    deformation: str | None = None,
+    deformation_seed: int = 0,
 ) -> ExtractResult:
     """Embed ``paths`` with ``rep`` into the store under ``store_root``, skipping finished shards.
 
@@ -334,12 +365,23 @@ def extract(
         shard_size: files per atomic shard (the unit of resumption and of Ray tasks).
         executor: ``local`` or ``ray`` / ``ray:ADDRESS``.
         progress: show a progress bar over files.
+        deformation: a :mod:`musicrep.augment` string (``"noise:pink@snr=10"``) applied to every file
+            before windowing; its own store folder (:func:`store_key`), so deformed audio is cached like
+            clean audio and never mixed with it. ``deformation_seed`` seeds its random choices.
     """
     spec = rep if isinstance(rep, RepSpec) else None
     model = spec.build() if spec is not None else rep
     assert isinstance(model, Representation)
     window = (window or WindowConfig()).resolve(model)
-    store = EmbeddingStore(store_root, model.id, window.key(model.sample_rate), meta=_rep_meta(model, window))
+    if deformation is not None and deformation != "none":
+        from musicrep.augment import parse
+
+        deformation = str(parse(deformation))  # canonical, and a bad spec fails before any work
+    else:
+        deformation = None
+    meta = {**_rep_meta(model, window), "deformation": deformation or "none", "deformation_seed": deformation_seed}
+    store = EmbeddingStore(store_root, model.id, store_key(window, model.sample_rate, deformation, deformation_seed),
+                           meta=meta)
 
     keys: list[str | None] = []
     errors: list[dict[str, str]] = []
@@ -361,11 +403,12 @@ def extract(
     result = ExtractResult(store, keys, errors, skipped_shards=len(shards) - len(todo))
     if todo:
         if executor == "local":
-            _run_local(model, store, files, todo, window, batch_size, progress, result)
+            _run_local(model, store, files, todo, window, batch_size, progress, result, deformation, deformation_seed)
         elif executor.startswith("ray"):
             if spec is None:
                 raise ValueError("executor='ray' needs a RepSpec (registry name + config) so workers can build it")
-            _run_ray(spec, store_root, store, files, todo, window, batch_size, executor, result)
+            _run_ray(spec, store_root, store, files, todo, window, batch_size, executor, result, deformation,
+                     deformation_seed)
         else:
             raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray[:ADDRESS]'")
     store.index(refresh=True)
@@ -381,14 +424,16 @@ def extract(
 
 
 def _run_local(model: Representation, store: EmbeddingStore, files: dict[str, str], todo: list[list[str]],
-               window: WindowConfig, batch_size: int, progress: bool, result: ExtractResult) -> None:
+               window: WindowConfig, batch_size: int, progress: bool, result: ExtractResult,
+               deformation: str | None = None, deformation_seed: int = 0) -> None:
     from tqdm.auto import tqdm
 
     runner = for_inference(model)
     total = sum(len(s) for s in todo)
     with tqdm(total=total, desc=f"embed {model.name}", unit="file", disable=not progress, leave=False) as bar:
         for keys in todo:
-            shard, errs = compute_shard(runner, {k: files[k] for k in keys}, window, batch_size, progress=bar.update)
+            shard, errs = compute_shard(runner, {k: files[k] for k in keys}, window, batch_size, progress=bar.update,
+                                        deformation=deformation, deformation_seed=deformation_seed)
             if shard is not None:
                 store.write_shard(shard)
                 result.computed_shards += 1
@@ -397,7 +442,7 @@ def _run_local(model: Representation, store: EmbeddingStore, files: dict[str, st
 
 
 def _ray_shard(spec_json: str, store_root: str, rep_id: str, window_json: str, files: dict[str, str],
-               batch_size: int) -> list[dict[str, str]]:
+               batch_size: int, deformation: str | None = None, deformation_seed: int = 0) -> list[dict[str, str]]:
     """Ray task body: build the representation, compute one shard, write it to the shared store."""
     torch.set_num_threads(1)
     spec = RepSpec.model_validate_json(spec_json)
@@ -405,8 +450,9 @@ def _ray_shard(spec_json: str, store_root: str, rep_id: str, window_json: str, f
     model = spec.build()
     if model.id != rep_id:
         raise RuntimeError(f"worker built {model.id}, driver expected {rep_id}: representation is not deterministic")
-    store = EmbeddingStore(store_root, rep_id, window.key(model.sample_rate))
-    shard, errs = compute_shard(for_inference(model), files, window, batch_size)
+    store = EmbeddingStore(store_root, rep_id, store_key(window, model.sample_rate, deformation, deformation_seed))
+    shard, errs = compute_shard(for_inference(model), files, window, batch_size, deformation=deformation,
+                                deformation_seed=deformation_seed)
     if shard is not None:
         store.write_shard(shard)
     store.log_errors(errs)
@@ -415,7 +461,7 @@ def _ray_shard(spec_json: str, store_root: str, rep_id: str, window_json: str, f
 
 def _run_ray(spec: RepSpec, store_root: str | os.PathLike[str], store: EmbeddingStore, files: dict[str, str],
              todo: list[list[str]], window: WindowConfig, batch_size: int, executor: str,
-             result: ExtractResult) -> None:
+             result: ExtractResult, deformation: str | None = None, deformation_seed: int = 0) -> None:
     try:
         import ray
     except ImportError:
@@ -429,7 +475,8 @@ def _run_ray(spec: RepSpec, store_root: str | os.PathLike[str], store: Embedding
         rep_id = store.dir.parent.name
         task = ray.remote(num_cpus=1)(_ray_shard)
         refs = [task.remote(spec.model_dump_json(), str(Path(store_root).resolve()), rep_id,
-                            window.model_dump_json(), {k: str(Path(files[k]).resolve()) for k in keys}, batch_size)
+                            window.model_dump_json(), {k: str(Path(files[k]).resolve()) for k in keys}, batch_size,
+                            deformation, deformation_seed)
                 for keys in todo]
         for errs in ray.get(refs):
             result.errors.extend(errs)

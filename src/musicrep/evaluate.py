@@ -112,16 +112,26 @@ class TaskEmbeddings:
 
 
 def embed_task(rep: Any, task: Task, window: WindowConfig, store_dir: Any, *, batch_size: int = 16,
-               executor: str = "local", progress: bool = False) -> TaskEmbeddings:
-    """Extract ``rep`` (a Representation, or a RepSpec for remote executors) on every item of ``task``
-    (cached in the store) and read the embeddings back once, split by split."""
-    ext = extract(rep, task.paths(), store_dir, window, batch_size=batch_size, executor=executor, progress=progress)
-    keys = ext.keys
+               executor: str = "local", progress: bool = False, splits: tuple[str, ...] = SPLITS,
+               deformation: str = "none", deformation_seed: int = 0) -> TaskEmbeddings:
+    """Extract ``rep`` (a Representation, or a RepSpec for remote executors) on the items of ``splits``
+    (cached in the store) and read the embeddings back once, split by split.
+
+    ``deformation`` (a :mod:`musicrep.augment` string) deforms each file's audio first; deformed audio has
+    its own store folder. Splits not asked for come back empty.
+    """
+    wanted = task.items["split"].isin(splits).to_numpy()
+    paths = task.paths()
+    ext = extract(rep, [p for p, w in zip(paths, wanted) if w], store_dir, window, batch_size=batch_size,
+                  executor=executor, progress=progress, deformation=deformation, deformation_seed=deformation_seed)
+    keys: list[str | None] = [None] * len(paths)
+    for i, k in zip(np.flatnonzero(wanted), ext.keys):
+        keys[i] = k
     good = [i for i, k in enumerate(keys) if k is not None]
     x_all, _ = ext.store.get([keys[i] for i in good])
     row = {i: j for j, i in enumerate(good)}
     kind = get_kind(task.kind)
-    splits: dict[str, Split] = {}
+    out: dict[str, Split] = {}
     n_failed = 0
     for split in SPLITS:
         idx = np.flatnonzero((task.items["split"] == split).to_numpy())
@@ -129,9 +139,10 @@ def embed_task(rep: Any, task: Task, window: WindowConfig, store_dir: Any, *, ba
         x = x_all[[row[i] for i in idx[keep]]] if keep.any() else x_all[:0]
         labels = task.items["label"].to_numpy()[idx][keep]
         y = kind.class_ids(list(labels), task.vocabulary)
-        splits[split] = Split(x, y, task.items["group"].to_numpy()[idx][keep])
-        n_failed += int((~keep).sum())
-    return TaskEmbeddings(splits, list(ext.store.meta.get("layer_dims", [])),
+        out[split] = Split(x, y, task.items["group"].to_numpy()[idx][keep])
+        if split in splits:
+            n_failed += int((~keep).sum())
+    return TaskEmbeddings(out, list(ext.store.meta.get("layer_dims", [])),
                           list(ext.store.meta.get("layer_names", [])), n_failed,
                           [{"path": e["path"], "error": e["error"]} for e in ext.errors])
 
