@@ -25,6 +25,8 @@ import pandas as pd
 from musicrep.metrics import primary_metric
 
 __all__ = [
+    "CONDITION_COLUMNS",
+    "CONDITION_DEFAULTS",
     "RESULT_COLUMNS",
     "UNIT_COLUMNS",
     "append_rows",
@@ -36,12 +38,26 @@ __all__ = [
     "write_csv_atomic",
 ]
 
-#: Columns of ``results.csv``, in order. ``deformation`` and ``budget_minutes`` are filled by studies.
+#: Columns of ``results.csv``, in order. ``evaluate`` leaves the study columns at their clean defaults:
+#: ``study`` (which study wrote the row: evaluate, robustness, augmentation, layerwise, …), ``budget_minutes``
+#: (pretraining minutes behind the weights), ``deformation`` (what was done to the *test* audio, a
+#: :mod:`musicrep.augment` string, ``none`` for clean), ``train_deformation`` (what the probe's training
+#: audio got: ``none``, or ``+`` joined augmentation strings), ``labelled_per_class`` (the labelled budget,
+#: empty for all), ``augment_fraction`` (share of training items given an augmented copy) and
+#: ``sample_weight`` (the loss weight of those copies).
 RESULT_COLUMNS: list[str] = [
-    "representation", "rep_id", "budget_minutes", "layer", "task", "kind", "probe", "deformation", "seed",
+    "study", "representation", "rep_id", "budget_minutes", "layer", "task", "kind", "probe", "deformation",
+    "train_deformation", "labelled_per_class", "augment_fraction", "sample_weight", "seed",
     "metric", "value", "ci_low", "ci_high", "valid_value", "n_train", "n_test", "n_failed", "selection",
     "best_config", "layer_weights", "unit_key",
 ]
+#: The columns that say under which condition a number was measured (besides representation, task,
+#: layer, probe and seed): the leaderboard ranks within each condition, never across them.
+CONDITION_COLUMNS: list[str] = ["study", "budget_minutes", "deformation", "train_deformation", "labelled_per_class",
+                                "augment_fraction", "sample_weight"]
+#: What a row gets for a condition column a caller leaves out (clean audio, every labelled item).
+CONDITION_DEFAULTS: dict[str, Any] = {"study": "evaluate", "deformation": "none", "train_deformation": "none",
+                                      "augment_fraction": 0.0, "sample_weight": 1.0}
 #: The columns that identify a finished unit of work. ``unit_key`` hashes every other setting behind the
 #: numbers (representation config, grid, layer mode, window, bootstrap, deformation, …), so a re-run with
 #: other settings recomputes, never reuses.
@@ -72,8 +88,11 @@ def read_results(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=RESULT_COLUMNS)
     df = pd.read_csv(path, dtype={"representation": str, "task": str, "probe": str, "layer": str, "unit_key": str,
-                                  "deformation": str})
-    return df.reindex(columns=RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS])
+                                  "deformation": str, "train_deformation": str, "study": str})
+    df = df.reindex(columns=RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS])
+    for col, default in CONDITION_DEFAULTS.items():  # rows of older tables were measured under the defaults
+        df[col] = df[col].fillna(default)
+    return df
 
 
 def done_units(results: pd.DataFrame) -> set[tuple[str, ...]]:
@@ -91,14 +110,15 @@ def append_rows(results: pd.DataFrame, rows: Iterable[Mapping[str, Any]],
     extra = sorted({k for r in rows for k in r} - set(RESULT_COLUMNS))
     if extra:
         raise KeyError(f"result rows have keys that are not results.csv columns: {extra}")
-    new = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    new = pd.DataFrame([{**CONDITION_DEFAULTS, **{k: v for k, v in r.items() if v is not None}} for r in rows],
+                       columns=RESULT_COLUMNS)
     out = pd.concat([results, new], ignore_index=True) if len(results) else new
     write_csv_atomic(out, path)
     return out
 
 
 def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
-    """Best (layer, probe) per task, representation, budget and deformation on the primary metric.
+    """Best (layer, probe) per task, representation and condition (:data:`CONDITION_COLUMNS`) on the primary metric.
 
     Scores are averaged over seeds first; the (layer, probe) is then chosen by the mean validation score
     (``valid_value``), never by the test score, so the leaderboard does not peek at the test split. Rows
@@ -107,7 +127,7 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
     if results.empty:
         return results
     rows = []
-    keys = ["task", "representation", "budget_minutes", "deformation"]
+    keys = ["task", "representation", *CONDITION_COLUMNS]
     for _, g in results.groupby(keys, sort=False, dropna=False):
         primary = primary_metric(str(g["kind"].iloc[0])).name
         cand = g[(g["metric"] == primary) & g["valid_value"].notna()]
