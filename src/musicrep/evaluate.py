@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,8 @@ from musicrep.results import (
     write_csv_atomic,
 )
 
-__all__ = ["TaskEmbeddings", "Unit", "embed_task", "evaluate", "run_unit", "task_window", "unit_key"]
+__all__ = ["Run", "TaskEmbeddings", "Unit", "embed_for_run", "embed_task", "evaluate", "run_unit", "task_window",
+           "unit_key"]
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +153,9 @@ def embed_task(rep: Any, task: Task, window: WindowConfig, store_dir: Any, *, ba
 class Unit:
     """One unit of work: one probe with one seed, on one representation's embeddings of one task.
 
-    ``representation`` is the label in the results; ``deformation`` the canonical string of what was done
-    to the test audio (``"none"`` for clean); ``unit_key`` hashes every other setting behind the numbers.
+    ``representation`` is the label in the results; ``unit_key`` hashes every setting behind the numbers
+    besides (representation, task, probe, seed); ``conditions`` fills the study columns of the rows
+    (:data:`~musicrep.results.CONDITION_COLUMNS`, e.g. ``{"study": "robustness", "train_deformation": …}``).
     """
 
     representation: str
@@ -161,30 +164,84 @@ class Unit:
     setup: ProbeSetup
     unit_key: str
     budget_minutes: float | None = None
-    deformation: str = "none"
+    conditions: dict[str, Any] = field(default_factory=dict)
 
 
-def run_unit(unit: Unit, emb: TaskEmbeddings, test: TaskEmbeddings | None = None,
-             probe_runner: ProbeRunner = evaluate_probe) -> list[dict[str, Any]]:
+def run_unit(unit: Unit, emb: TaskEmbeddings, tests: dict[str, Split] | None = None,
+             probe_runner: ProbeRunner = evaluate_probe, n_failed: int = 0) -> list[dict[str, Any]]:
     """Fit and score one unit; return its rows, every :data:`~musicrep.results.RESULT_COLUMNS` filled.
 
-    The probe is fitted on ``emb``'s train (and valid) split and scored on ``test``'s test split — by
-    default ``emb``'s own; a study passes other embeddings of the same items there (e.g. of deformed audio).
-    Selection is on the valid split when it has items, else grouped k-fold on train.
+    The probe is fitted once on ``emb``'s train (and valid) split, then scored on each test set of
+    ``tests`` (deformation string → the test split's embeddings of that audio; default ``{"none": emb's
+    own test split}``), the key filling the ``deformation`` column. Selection is on the valid split when it
+    has items, else grouped k-fold on train. ``n_failed`` adds items lost elsewhere (e.g. in a deformed copy).
     """
     task = unit.task
-    scored = test if test is not None else emb
     has_valid = emb.n("valid") > 0
-    data = ProbeData(task.kind, emb.splits["train"], emb.splits["valid"] if has_valid else None,
-                     scored.splits["test"], layer_dims=emb.layer_dims,
-                     vocabulary=get_kind(task.kind).classes(task.vocabulary), metrics=_task_metrics(task))
+    tests = tests if tests is not None else {"none": emb.splits["test"]}
+    data = ProbeData(task.kind, emb.splits["train"], emb.splits["valid"] if has_valid else None, tests,
+                     layer_dims=emb.layer_dims, vocabulary=get_kind(task.kind).classes(task.vocabulary),
+                     metrics=_task_metrics(task))
     rows = probe_runner(data, unit.setup)
-    fixed = {"representation": unit.representation, "rep_id": unit.rep_id, "budget_minutes": unit.budget_minutes,
-             "task": task.name, "kind": task.kind, "deformation": unit.deformation,
-             "n_failed": emb.n_failed + (scored.n_failed if test is not None else 0),
-             "selection": "valid" if has_valid else "kfold", "unit_key": unit.unit_key}
-    return [{**{c: None for c in RESULT_COLUMNS}, **r, **fixed, "layer": _layer_label(r.get("layer"), emb.layer_names)}
-            for r in rows]
+    fixed = {**unit.conditions, "representation": unit.representation, "rep_id": unit.rep_id,
+             "budget_minutes": unit.budget_minutes, "task": task.name, "kind": task.kind,
+             "n_failed": emb.n_failed + n_failed, "selection": "valid" if has_valid else "kfold",
+             "unit_key": unit.unit_key}
+    return [{**{c: None for c in RESULT_COLUMNS}, "deformation": "none", **r, **fixed,
+             "layer": _layer_label(r.get("layer"), emb.layer_names)} for r in rows]
+
+
+class Run:
+    """A run folder that evaluate and every study write alike, resumable unit by unit.
+
+    Opening it writes ``config.resolved.yaml`` and ``versions.json`` and reads ``results.csv``;
+    :meth:`add` appends a unit's rows atomically; :meth:`finish` merges ``errors.csv`` with earlier runs'
+    records and writes ``leaderboard.csv``. Why one class: a study must resume, log and rank exactly as
+    ``evaluate`` does, without a copy of its loop.
+    """
+
+    def __init__(self, out: Path, config: Any, console: Any = None) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.resolved.yaml").write_text(
+            yaml.safe_dump(json.loads(config.model_dump_json()), sort_keys=False))
+        (self.out / "versions.json").write_text(json.dumps(_versions(), indent=2))
+        self.results_path = self.out / "results.csv"
+        self.results = read_results(self.results_path)
+        self.done = done_units(self.results)
+        self.errors: list[dict[str, str]] = []
+        self.say = console.print if console is not None else (lambda *a, **k: None)
+
+    def is_done(self, label: str, task: str, probe: str, seed: int, ukey: str) -> bool:
+        return (label, task, probe, str(seed), ukey) in self.done
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        self.results = append_rows(self.results, rows, self.results_path)
+
+    def error(self, representation: str, task: str, path: str, error: str) -> None:
+        self.errors.append({"representation": representation, "task": task, "path": path, "error": error})
+
+    def check_tasks(self, tasks: list[Task]) -> None:
+        """Refuse two tasks of one name; warn by name about classes that have no training items."""
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"tasks share the name(s) {dup} (task.yaml `name`); rename one so results do not merge")
+        for task in tasks:  # a class the probe never sees in training can only be guessed: say so, keep scoring
+            for cls in task.classes_without_training_items():
+                msg = (f"class {cls!r} has test/valid items but no training items; "
+                       f"probes cannot predict it (add training items or drop the class)")
+                log.warning("%s: %s", task.name, msg)
+                self.say(escape(f"[warning] {task.name}: {msg}"))
+                self.error("", task.name, str(task.root), msg)
+
+    def finish(self) -> pd.DataFrame:
+        if self.errors:  # merged with earlier runs' records, so no representation's failures are lost
+            path = self.out / "errors.csv"
+            old = pd.read_csv(path, dtype=str, keep_default_na=False) if path.exists() else pd.DataFrame()
+            write_csv_atomic(pd.concat([old, pd.DataFrame(self.errors)]).astype(str).drop_duplicates(), path)
+        write_csv_atomic(leaderboard(self.results), self.out / "leaderboard.csv")
+        return self.results
 
 
 def evaluate(
@@ -195,35 +252,16 @@ def evaluate(
     console: Any = None,
 ) -> pd.DataFrame:
     """Run every (representation, task, probe, seed) not yet in ``OUT/results.csv``; return the full table."""
-    out = cfg.out
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.resolved.yaml").write_text(yaml.safe_dump(json.loads(cfg.model_dump_json()), sort_keys=False))
-    (out / "versions.json").write_text(json.dumps(_versions(), indent=2))
-    results_path = out / "results.csv"
-    results = read_results(results_path)
-    done = done_units(results)
+    run = Run(cfg.out, cfg, console)
     tasks = [Task.load(t) for t in cfg.tasks]
-    names = [t.name for t in tasks]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise ValueError(f"tasks share the name(s) {dup} (task.yaml `name`); rename one so results do not merge")
-    error_rows: list[dict[str, str]] = []
-    say = console.print if console is not None else (lambda *a, **k: None)
-    for task in tasks:  # a class the probe never sees in training can only be guessed: say so, keep scoring
-        for cls in task.classes_without_training_items():
-            msg = (f"class {cls!r} has test/valid items but no training items; "
-                   f"probes cannot predict it (add training items or drop the class)")
-            log.warning("%s: %s", task.name, msg)
-            say(escape(f"[warning] {task.name}: {msg}"))
-            error_rows.append({"representation": "", "task": task.name, "path": str(task.root), "error": msg})
-
+    run.check_tasks(tasks)
     for rc in cfg.representations:
         label = rc.display
         pending = [(t, p, s) for t in tasks for p in (rc.probes or cfg.probes) for s in cfg.seeds
-                   if (label, t.name, p, str(s), unit_key(cfg, rc, task_window(t, cfg.window))) not in done
+                   if not run.is_done(label, t.name, p, s, unit_key(cfg, rc, task_window(t, cfg.window)))
                    and _applies(p, t.kind, cfg.layers) and (rc.tasks is None or t.name in rc.tasks)]
         if not pending:
-            say(f"[dim]{label}: all results present, skipped[/dim]")
+            run.say(f"[dim]{label}: all results present, skipped[/dim]")
             continue
         spec = RepSpec(name=rc.name, config=rc.config)
         rep = spec.build()
@@ -233,15 +271,8 @@ def evaluate(
             if not todo:
                 continue
             window = task_window(task, cfg.window)
-            t0 = time.perf_counter()
-            emb = embed_task(spec if cfg.executor != "local" else rep, task, window, cfg.store_dir,
-                             batch_size=cfg.batch_size, executor=cfg.executor, progress=progress)
-            error_rows += [{"representation": label, "task": task.name, **e} for e in emb.errors]
-            say(f"{label} on {task.name}: embedded {len(task) - emb.n_failed}/{len(task)} items "
-                f"({time.perf_counter() - t0:.1f} s){'' if not emb.errors else f', {len(emb.errors)} unreadable'}")
-            empty = [s for s in ("train", "test") if emb.n(s) == 0]
-            if empty:
-                say(f"[red]{label} on {task.name}: no readable {' or '.join(empty)} items; skipped[/red]")
+            emb = embed_for_run(run, spec if cfg.executor != "local" else rep, label, task, window, cfg, progress)
+            if emb is None:
                 continue
             for probe, seed in todo:
                 t1 = time.perf_counter()
@@ -249,15 +280,30 @@ def evaluate(
                                    n_bootstrap=cfg.bootstrap)
                 unit = Unit(label, rep_id, task, setup, unit_key(cfg, rc, window), rc.budget_minutes)
                 rows = run_unit(unit, emb, probe_runner=probe_runner)
-                results = append_rows(results, rows, results_path)
-                say(escape(f"  {best_line(pd.DataFrame(rows))}  [{probe}, seed {seed}, "
-                           f"{time.perf_counter() - t1:.1f} s]"))
-    if error_rows:  # merged with earlier runs' records, so no representation's failures are lost
-        errors_path = out / "errors.csv"
-        old = pd.read_csv(errors_path, dtype=str, keep_default_na=False) if errors_path.exists() else pd.DataFrame()
-        write_csv_atomic(pd.concat([old, pd.DataFrame(error_rows)]).astype(str).drop_duplicates(), errors_path)
-    write_csv_atomic(leaderboard(results), out / "leaderboard.csv")
-    return results
+                run.add(rows)
+                run.say(escape(f"  {best_line(pd.DataFrame(rows))}  [{probe}, seed {seed}, "
+                               f"{time.perf_counter() - t1:.1f} s]"))
+    return run.finish()
+
+
+def embed_for_run(run: Run, rep: Any, label: str, task: Task, window: WindowConfig, cfg: EvaluateConfig,
+                  progress: bool, **kw: Any) -> TaskEmbeddings | None:
+    """:func:`embed_task` with the run's logging: unreadable files go to ``errors.csv``; ``None`` (and a red
+    line) when a split the probes need has no readable item. ``kw`` goes to :func:`embed_task`."""
+    t0 = time.perf_counter()
+    emb = embed_task(rep, task, window, cfg.store_dir, batch_size=cfg.batch_size, executor=cfg.executor,
+                     progress=progress, **kw)
+    for e in emb.errors:
+        run.error(label, task.name, e["path"], e["error"])
+    what = f" ({kw['deformation']})" if kw.get("deformation", "none") != "none" else ""
+    n = sum(emb.n(s) for s in kw.get("splits", SPLITS))
+    run.say(f"{label} on {task.name}{what}: embedded {n} items ({time.perf_counter() - t0:.1f} s)"
+            f"{'' if not emb.errors else f', {len(emb.errors)} unreadable'}")
+    needed = [s for s in ("train", "test") if s in kw.get("splits", SPLITS) and emb.n(s) == 0]
+    if needed:
+        run.say(f"[red]{label} on {task.name}{what}: no readable {' or '.join(needed)} items; skipped[/red]")
+        return None
+    return emb
 
 
 def _applies(probe: str, kind: str, layers: str) -> bool:

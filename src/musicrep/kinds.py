@@ -173,9 +173,20 @@ class Kind:
         y = y.reshape(len(y), -1) if self.loss == "mse" else y
         return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
 
-    def loss_fn(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-member mean loss, summed over members. ``out`` is ``[L, C, B, K]``."""
+    def loss_fn(self, out: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-member mean loss, summed over members. ``out`` is ``[L, C, B, K]``.
+
+        ``weights`` (``[B]``, optional): per-item loss weights; the mean over items becomes a weighted mean.
+        """
         L, C, B, K = out.shape
+        if weights is not None:
+            if self.loss == "ce":
+                per = F.cross_entropy(out.reshape(-1, K), y.repeat(L * C), reduction="none").reshape(L, C, B)
+            elif self.loss == "bce":
+                per = F.binary_cross_entropy_with_logits(out, y.expand_as(out), reduction="none").mean(-1)
+            else:
+                per = ((out - y) ** 2).mean(-1)
+            return (per * weights).sum(-1).sum() / weights.sum()
         if self.loss == "ce":
             return F.cross_entropy(out.reshape(-1, K), y.repeat(L * C)) * (L * C)
         if self.loss == "bce":

@@ -16,7 +16,7 @@ the probe.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +197,7 @@ class _Search:
         return plan
 
     def run(self, x_tr: torch.Tensor, y_tr: torch.Tensor, x_va: torch.Tensor | None, y_va: torch.Tensor | None,
-            seed: int, steps: np.ndarray | None = None) -> _Search:
+            seed: int, steps: np.ndarray | None = None, weights: torch.Tensor | None = None) -> _Search:
         self.blocks = []
         for lay, cidx in self._plan(x_tr.shape[-1]):
             cfgs = [self.configs[i] for i in cidx]
@@ -211,7 +211,7 @@ class _Search:
             group, best = train_stacked(
                 self.kind, xt, y_tr, cfgs, out_dim=self.out_dim, mode=self.mode, x_valid=xv, y_valid=y_va,
                 steps=st, batch_size=g.batch_size, warmup=g.warmup, eval_every=g.eval_every,
-                patience=g.patience, halving=g.halving, rungs=g.rungs, seed=seed)
+                patience=g.patience, halving=g.halving, rungs=g.rungs, seed=seed, weights=weights)
             self.blocks.append(_Block(lay, cidx, group, best))
         return self
 
@@ -413,6 +413,12 @@ def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
     g = get_grid(setup.grid)
     Xtr = _as_3d(X_train, "X_train")
     ytr = k.check_targets(y_train, "y_train")
+    w_all = None
+    if data.train.weights is not None:
+        w_all = np.asarray(data.train.weights, dtype=np.float32)
+        if w_all.shape != (len(ytr),) or not np.all(np.isfinite(w_all)) or w_all.min() < 0 or w_all.sum() <= 0:
+            raise ValueError(f"train weights must be {len(ytr)} finite values >= 0 with a positive sum")
+    wt = (lambda idx: None) if w_all is None else (lambda idx: torch.from_numpy(w_all if idx is None else w_all[idx]))
     if len(Xtr) != len(ytr):
         raise ValueError(f"X_train has {len(Xtr)} items but y_train has {len(ytr)}")
     N, L, H = Xtr.shape
@@ -464,7 +470,7 @@ def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
     search = _Search(spec, k, configs, g, mode, len(layers), out_dim)
     if has_valid:
         x_va, y_va = prep(Xva, yva, std, scaler)
-        search.run(x_tr, y_tr, x_va, y_va, seed)
+        search.run(x_tr, y_tr, x_va, y_va, seed, weights=wt(None))
         vm = valid_metric(search, x_va, yva, scaler)
     else:
         fold_scores, fold_steps = [], []
@@ -473,12 +479,12 @@ def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
             f_scaler = scaler_for(ytr[tr_idx])
             xa, ya = prep(Xtr[tr_idx], ytr[tr_idx], f_std, f_scaler)
             xb, yb = prep(Xtr[va_idx], ytr[va_idx], f_std, f_scaler)
-            fs = _Search(spec, k, configs, g, mode, len(layers), out_dim).run(xa, ya, xb, yb, seed)
+            fs = _Search(spec, k, configs, g, mode, len(layers), out_dim).run(xa, ya, xb, yb, seed, weights=wt(tr_idx))
             fold_scores.append(valid_metric(fs, xb, ytr[va_idx], f_scaler))
             fold_steps.append(fs.best_steps())
         vm = np.mean(fold_scores, axis=0)
         steps = np.maximum(1, np.round(np.mean(fold_steps, axis=0)))
-        search.run(x_tr, y_tr, None, None, seed, steps=steps if spec.build is None else None)
+        search.run(x_tr, y_tr, None, None, seed, steps=steps if spec.build is None else None, weights=wt(None))
 
     common = dict(kind=kind, probe=probe, standardizer=std, vocabulary=vocabulary, target_scaler=scaler,
                   logits=spec.logits, n_outputs=out_dim, single_output=(k.loss == "mse" and ytr.ndim == 1))
@@ -504,28 +510,34 @@ def evaluate_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> list[di
 
     Row keys: ``probe, layer, seed, metric, value, ci_low, ci_high, valid_value, best_config`` (JSON of
     the selected hyper-parameters), ``layer_weights`` (JSON list for ``layer="weighted"``, else ""),
-    ``n_train, n_test``. With ``layer="all"`` there is a row per layer (each with its own selected
-    config). CIs are percentile bootstraps over test items (``setup.n_bootstrap`` resamples, seeded by
-    the seed). Metrics: ``data.metrics`` or the kind's defaults. Raises ``ValueError`` without a test split.
+    ``n_train, n_test``; with several named test sets (``data.test`` a mapping) the probe is fitted once and
+    each row also gets ``deformation`` (the test set's name). With ``layer="all"`` there is a row per layer
+    (each with its own selected config). CIs are percentile bootstraps over test items
+    (``setup.n_bootstrap`` resamples, seeded by the seed). Metrics: ``data.metrics`` or the kind's defaults.
+    Raises ``ValueError`` without a test split.
     """
     if data.test is None:
         raise ValueError("evaluate_probe needs data.test (the split it scores)")
     k = get_kind(data.kind)
     names = list(data.metrics) if data.metrics is not None else list(k.metrics)
-    yte = k.check_targets(data.test.y, "y_test")
+    named = data.test if isinstance(data.test, Mapping) else None
+    tests = named if named is not None else {"": data.test}
     seed = int(setup.seed)
     best = fit_probe(data, setup)
     rows: list[dict[str, Any]] = []
-    for fp in (best.scan.values() if best.scan else [best]):
-        lw = fp.layer_weights
-        for name in names:
-            ref, est, m = fp.score(data.test.x, yte, name)
-            lo, hi = bootstrap_ci(m, ref, est, n=setup.n_bootstrap, alpha=setup.alpha, seed=seed)
-            rows.append({
-                "probe": setup.probe, "layer": fp.layer, "seed": seed, "metric": m.name,
-                "value": m(ref, est), "ci_low": lo, "ci_high": hi, "valid_value": fp.valid_score,
-                "best_config": json.dumps(fp.best_config, sort_keys=True),
-                "layer_weights": "" if lw is None else json.dumps([round(float(w), 6) for w in lw]),
-                "n_train": len(data.train), "n_test": len(yte),
-            })
+    for test_name, test in tests.items():
+        yte = k.check_targets(test.y, f"y_test[{test_name}]" if test_name else "y_test")
+        for fp in (best.scan.values() if best.scan else [best]):
+            lw = fp.layer_weights
+            for name in names:
+                ref, est, m = fp.score(test.x, yte, name)
+                lo, hi = bootstrap_ci(m, ref, est, n=setup.n_bootstrap, alpha=setup.alpha, seed=seed)
+                rows.append({
+                    "probe": setup.probe, "layer": fp.layer, "seed": seed, "metric": m.name,
+                    "value": m(ref, est), "ci_low": lo, "ci_high": hi, "valid_value": fp.valid_score,
+                    "best_config": json.dumps(fp.best_config, sort_keys=True),
+                    "layer_weights": "" if lw is None else json.dumps([round(float(w), 6) for w in lw]),
+                    "n_train": len(data.train), "n_test": len(yte),
+                    **({"deformation": test_name} if named is not None else {}),
+                })
     return rows

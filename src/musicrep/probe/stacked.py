@@ -202,6 +202,7 @@ def train_stacked(
     halving: int = 0,
     rungs: int = 3,
     seed: int = 0,
+    weights: torch.Tensor | None = None,
 ) -> tuple[Stacked, torch.Tensor]:
     """Train every (layer, config) member; return the stack (best validation state) and best steps ``[L, C]``.
 
@@ -213,6 +214,8 @@ def train_stacked(
     ``halving = η ≥ 2`` adds successive halving (Jamieson & Talwalkar 2016): at ``rungs`` checkpoints,
     ``max_steps / η^r`` for r = rungs … 1 (not before mid warm-up), only the best ``⌈active / η⌉`` columns (by validation score,
     averaged over layers) keep training; the others retire with their best state so far.
+
+    ``weights`` (``[N]``, optional): per-training-item loss weights (e.g. < 1 for augmented copies).
     """
     gen = torch.Generator().manual_seed(int(seed))  # minibatch order, shared by all members
     drop_gen = torch.Generator().manual_seed(int(seed) + 1)  # dropout masks
@@ -269,7 +272,7 @@ def train_stacked(
         xb = x_train[:, idx] if mode == "select" else x_train[idx]
         no_cols = torch.zeros(len(cols), dtype=torch.bool)
         out = model.forward(xb, drop_gen)
-        loss = kind.loss_fn(out, y_train[idx])
+        loss = kind.loss_fn(out, y_train[idx], None if weights is None else weights[idx])
         grads = torch.autograd.grad(loss, list(params.values()))
         with torch.no_grad():
             # Adam with L2 in the gradient, in eight memory passes per tensor (was eleven). The bias corrections

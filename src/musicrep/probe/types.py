@@ -9,7 +9,7 @@ and a study can build the data once and vary only the setup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -27,12 +27,15 @@ class Split:
 
     ``x``: ``[N, L, H]`` float embeddings (``[N, H]`` means one layer). ``y``: class ids ``[N]``,
     multi-hot ``[N, K]`` or values ``[N]`` / ``[N, k]`` (see :mod:`musicrep.kinds`). ``groups``: one id
-    per item (the work / track it was cut or transposed from) for grouped k-fold; optional.
+    per item (the work / track it was cut or transposed from) for grouped k-fold; optional. ``weights``:
+    a loss weight per training item (e.g. < 1 for augmented copies); trained probes use it, kNN, centroid
+    and zero-shot probes ignore it; optional.
     """
 
     x: Any
     y: Any
     groups: Any | None = None
+    weights: Any | None = None
 
     def __len__(self) -> int:
         return len(np.asarray(self.y))
@@ -43,7 +46,8 @@ class ProbeData:
     """A task's splits as a probe sees them.
 
     ``kind``: a :data:`musicrep.kinds.KINDS` name. ``valid=None`` selects by k-fold on train;
-    ``test`` is needed only to score. ``layer_dims``: each layer's true width (layers are zero-padded to
+    ``test`` is needed only to score: one split, or several by name (e.g. the same items' embeddings under
+    each deformation of their audio, ``{"none": …, "noise:pink@snr=10": …}``) to score one fitted probe on each. ``layer_dims``: each layer's true width (layers are zero-padded to
     ``H``); default all ``H``. ``vocabulary``: what class id ``i`` means (key strings, MIDI numbers,
     class names; :meth:`musicrep.kinds.Kind.classes`). ``metrics``: names reported when scoring
     (default: the kind's).
@@ -52,7 +56,7 @@ class ProbeData:
     kind: str
     train: Split
     valid: Split | None = None
-    test: Split | None = None
+    test: Split | Mapping[str, Split] | None = None
     layer_dims: Sequence[int] | None = None
     vocabulary: Sequence[Any] | None = None
     metrics: Sequence[str] | None = None
