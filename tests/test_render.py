@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from musicrep.data.render import SR, TAG_CLIPS_PER_CHORALE, plan_key, plan_tagging, render_task
+from musicrep.data.render import render_task
+from musicrep.data.render.base import SR
+from musicrep.data.render.chorales import TAG_CLIPS_PER_CHORALE, plan_key, plan_tagging
 from musicrep.data.synth import GM_FAMILIES, Note, Synth, gm_family
 from musicrep.data.task import Task
 from musicrep.theory import PITCH_CLASSES

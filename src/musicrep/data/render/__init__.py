@@ -44,9 +44,8 @@ from musicrep.data.render import notes
 from musicrep.data.render import chorales
 from musicrep.data.render import folk
 from musicrep.data.render import demo
-from musicrep.data.render.base import SR, RENDERERS, Job, RenderError, RenderOptions, RenderReport, register
+from musicrep.data.render.base import RENDERERS, Job, RenderError, RenderOptions, RenderReport, register
 from musicrep.data.render.checks import note_pitch
-from musicrep.data.render.chorales import TAG_CLIPS_PER_CHORALE, plan_key, plan_tagging
 from musicrep.data.synth import SynthError, resolve_soundfont
 
 __all__ = [
@@ -55,15 +54,11 @@ __all__ = [
     "folk",
     "notes",
     "RENDERERS",
-    "SR",
-    "TAG_CLIPS_PER_CHORALE",
     "Job",
     "RenderError",
     "RenderOptions",
     "RenderReport",
     "note_pitch",
-    "plan_key",
-    "plan_tagging",
     "register",
     "render_task",
 ]
