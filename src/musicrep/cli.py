@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
+from typing import Optional
 from pathlib import Path
 
 import typer
@@ -188,6 +190,32 @@ def evaluate(
     results = run_evaluate(cfg, progress=not quiet, console=console)
     print_leaderboard(leaderboard(results), console)
     console.print(f"results: {cfg.out / 'results.csv'}")
+
+
+@app.command()
+def study(
+    name: str = typer.Argument(..., help="robustness | augmentation | layerwise (`musicrep study --list`)."),
+    config: Optional[Path] = typer.Argument(None, help="YAML config of the study (or give --preset)."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="smoke (seconds, CI) | laptop (2 cores, "
+                                         "< 1 h) | paper (the seeds' settings)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder (default: the config's, or "
+                                       "runs/NAME-PRESET)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Run a study: rows with its own columns into OUT/results.csv; a re-run does only what is missing.
+
+    Tasks in a study config may be render specs ({render: pitch, n: 96}); they are rendered under OUT/data
+    on first use. `musicrep report OUT` draws the results.
+    """
+    from musicrep.results import leaderboard, print_leaderboard
+    from musicrep.studies import STUDIES, load_study
+
+    cfg = load_study(name, config, preset, out)
+    t0 = time.perf_counter()
+    results = STUDIES[name].run(cfg, progress=not quiet, console=console)
+    board = leaderboard(results[results["study"] == name])
+    print_leaderboard(board[board["deformation"] == "none"] if "deformation" in board else board, console)
+    console.print(f"{name}: {len(results)} rows in {cfg.out / 'results.csv'} ({time.perf_counter() - t0:.0f} s)")
 
 
 @app.command()

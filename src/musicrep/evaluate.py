@@ -20,7 +20,7 @@ import json
 import logging
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -108,6 +108,8 @@ class TaskEmbeddings:
     layer_names: list[str]
     n_failed: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
+    #: item ids of each split's rows, in row order
+    ids: dict[str, list[str]] = field(default_factory=dict)
 
     def n(self, split: str) -> int:
         return len(self.splits[split])
@@ -115,14 +117,17 @@ class TaskEmbeddings:
 
 def embed_task(rep: Any, task: Task, window: WindowConfig, store_dir: Any, *, batch_size: int = 16,
                executor: str = "local", progress: bool = False, splits: tuple[str, ...] = SPLITS,
-               deformation: str = "none", deformation_seed: int = 0) -> TaskEmbeddings:
+               deformation: str = "none", deformation_seed: int = 0,
+               ids: Collection[str] | None = None) -> TaskEmbeddings:
     """Extract ``rep`` (a Representation, or a RepSpec for remote executors) on the items of ``splits``
     (cached in the store) and read the embeddings back once, split by split.
 
     ``deformation`` (a :mod:`musicrep.augment` string) deforms each file's audio first; deformed audio has
-    its own store folder. Splits not asked for come back empty.
+    its own store folder. Splits not asked for come back empty; ``ids`` restricts the items further.
     """
     wanted = task.items["split"].isin(splits).to_numpy()
+    if ids is not None:
+        wanted = wanted & task.items["id"].isin(set(ids)).to_numpy()
     paths = task.paths()
     ext = extract(rep, [p for p, w in zip(paths, wanted) if w], store_dir, window, batch_size=batch_size,
                   executor=executor, progress=progress, deformation=deformation, deformation_seed=deformation_seed)
@@ -134,19 +139,20 @@ def embed_task(rep: Any, task: Task, window: WindowConfig, store_dir: Any, *, ba
     row = {i: j for j, i in enumerate(good)}
     kind = get_kind(task.kind)
     out: dict[str, Split] = {}
+    kept_ids: dict[str, list[str]] = {}
     n_failed = 0
     for split in SPLITS:
-        idx = np.flatnonzero((task.items["split"] == split).to_numpy())
+        idx = np.flatnonzero(((task.items["split"] == split).to_numpy()) & wanted)
         keep = np.array([keys[i] is not None for i in idx], dtype=bool)
         x = x_all[[row[i] for i in idx[keep]]] if keep.any() else x_all[:0]
         labels = task.items["label"].to_numpy()[idx][keep]
         y = kind.class_ids(list(labels), task.vocabulary)
         out[split] = Split(x, y, task.items["group"].to_numpy()[idx][keep])
-        if split in splits:
-            n_failed += int((~keep).sum())
+        kept_ids[split] = [str(i) for i in task.items["id"].to_numpy()[idx][keep]]
+        n_failed += int((~keep).sum())
     return TaskEmbeddings(out, list(ext.store.meta.get("layer_dims", [])),
                           list(ext.store.meta.get("layer_names", [])), n_failed,
-                          [{"path": e["path"], "error": e["error"]} for e in ext.errors])
+                          [{"path": e["path"], "error": e["error"]} for e in ext.errors], kept_ids)
 
 
 @dataclass(frozen=True)
