@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/frontend.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/probe.py
 	$(PY) benchmarks/encoders.py --reps vgg,musicnn,ast,samplecnn,tmae,nfnet,conformer,mfcc,chroma,cqt
+	$(PY) benchmarks/augment.py
 
 # MusiCNN (musicrep rep `musicnn-tf`) needs TensorFlow + numpy<2, so it gets its own venv, called as a
 # subprocess. ~1.7 GB. Point MUSICREP_MUSICNN_PYTHON elsewhere to use another venv.
