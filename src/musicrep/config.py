@@ -118,6 +118,11 @@ class EvaluateConfig(BaseModel):
         return self.model_copy(update=upd)
 
     @property
+    def layer_choice(self) -> int | str:
+        """``layers`` as a probe's layer choice: ``"all"`` (scan), ``"weighted"`` (mix) or ``-1`` (last)."""
+        return {"all": "all", "weighted": "weighted", "last": -1}[self.layers]
+
+    @property
     def store_dir(self) -> Path:
         return self.store if self.store is not None else self.out / "store"
 

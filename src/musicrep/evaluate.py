@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 #: What fits and scores one unit's probe: ``(data, setup) -> rows`` (tests replace it with a spy).
 ProbeRunner = Callable[[ProbeData, ProbeSetup], list[dict[str, Any]]]
-_LAYER_MODE: dict[str, int | str] = {"all": "all", "weighted": "weighted", "last": -1}
 
 
 def unit_key(cfg: EvaluateConfig, rc: RepresentationConfig, window: WindowConfig, deformation: str = "none") -> str:
@@ -282,7 +281,7 @@ def evaluate(
                 continue
             for probe, seed in todo:
                 t1 = time.perf_counter()
-                setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=_LAYER_MODE[cfg.layers], seed=seed,
+                setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=cfg.layer_choice, seed=seed,
                                    n_bootstrap=cfg.bootstrap)
                 unit = Unit(label, rep_id, task, setup, unit_key(cfg, rc, window), rc.budget_minutes)
                 rows = run_unit(unit, emb, probe_runner=probe_runner)

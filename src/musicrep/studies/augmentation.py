@@ -25,11 +25,10 @@ from rich.markup import escape
 from musicrep.augment import item_rng, parse
 from musicrep.data.splits import rank
 from musicrep.data.subset import subset
-from musicrep.embed import RepSpec
-from musicrep.evaluate import Run, TaskEmbeddings, Unit, embed_for_run, run_unit, task_window
-from musicrep.probe import PROBES, ProbeSetup, Split
+from musicrep.evaluate import TaskEmbeddings, Unit, embed_for_run, run_unit
+from musicrep.probe import ProbeSetup, Split
 from musicrep.results import best_line
-from musicrep.studies.base import StudyConfig, register, study_unit_key
+from musicrep.studies.base import StudyConfig, pairs, register, start, study_unit_key
 
 __all__ = ["AugmentationConfig", "run_augmentation"]
 
@@ -76,63 +75,51 @@ def _choose(ids: list[str], transforms: list[str], seed: int) -> dict[str, str]:
           "training items × sample weighting")
 def run_augmentation(cfg: AugmentationConfig, *, progress: bool = True, console: Any = None) -> pd.DataFrame:
     """Run the study; rows go to ``cfg.out/results.csv`` (resumable). Returns the whole table."""
-    run = Run(cfg.out, cfg, console)
-    tasks = cfg.load_tasks()
-    run.check_tasks(tasks)
-    layer = {"all": "all", "weighted": "weighted", "last": -1}[cfg.layers]
+    run, tasks = start(cfg, console)
     settings = [(f, w) for f in cfg.fractions for w in (cfg.weights if f > 0 else [1.0])]
-    for rc in cfg.representations:
-        label, spec = rc.display, RepSpec(name=rc.name, config=rc.config)
-        rep = None
-        for task in tasks:
-            if rc.tasks is not None and task.name not in rc.tasks:
-                continue
-            window = task_window(task, cfg.window)
-            transforms = [d for d in cfg.augmentations if task.kind not in parse(d).transform.changes]
-            probes = [p for p in (rc.probes or cfg.probes) if PROBES[p].applies_to(task.kind)]
-            keys = {(n, f, w, p, s): study_unit_key("augmentation", cfg, rc, window, per_class=n, fraction=f,
-                                                    weight=w, transforms=transforms, seed_d=cfg.deformation_seed)
-                    for n in cfg.per_class for (f, w) in settings for p in probes for s in cfg.seeds}
-            todo = [k for k, uk in keys.items() if not run.is_done(label, task.name, k[3], k[4], uk)]
-            if not todo:
-                run.say(f"[dim]{label} on {task.name}: all results present, skipped[/dim]")
-                continue
-            rep = rep or spec.build()
-            clean = embed_for_run(run, rep, label, task, window, cfg, progress)
-            if clean is None:
-                continue
-            train_items = task.split("train")
-            chosen = _choose(list(train_items["id"]), transforms, cfg.deformation_seed) if transforms else {}
-            copies: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # id → (x, y, group) of its copy
-            if any(f > 0 for f, _ in settings) and chosen:
-                for d in sorted(set(chosen.values())):
-                    ids = [i for i, t in chosen.items() if t == d]
-                    e = embed_for_run(run, rep, label, task, window, cfg, progress, splits=("train",),
-                                      deformation=d, deformation_seed=cfg.deformation_seed, ids=ids)
-                    if e is None:
-                        continue
-                    sp = e.splits["train"]
-                    for j, i in enumerate(e.ids["train"]):
-                        copies[i] = (sp.x[j], sp.y[j], sp.groups[j])
-            present = clean.ids["train"]  # ids of the clean training rows (items that failed are not rows)
-            for n in cfg.per_class:
-                budget = set(subset(task, per_class=n, split="train", seed=cfg.deformation_seed).split("train")["id"]) \
-                    if n is not None else set(present)
-                rows_in = [k for k, i in enumerate(present) if i in budget]
-                ranked = sorted(rows_in, key=lambda k: rank([present[k]], cfg.deformation_seed, salt="augment")[0])
-                for f, w in settings:
-                    aug_rows = [k for k in ranked[: math.ceil(f * len(ranked))] if present[k] in copies]
-                    emb = _budget(clean, rows_in, [copies[present[k]] for k in aug_rows], w)
-                    for probe, seed in [(p, s) for (nn, ff, ww, p, s) in todo if (nn, ff, ww) == (n, f, w)]:
-                        setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=layer, seed=seed,
-                                           n_bootstrap=cfg.bootstrap)
-                        cond = {"study": "augmentation", "labelled_per_class": n, "augment_fraction": f,
-                                "sample_weight": w, "train_deformation": "natural" if aug_rows else "none"}
-                        unit = Unit(label, rep.id, task, setup, keys[(n, f, w, probe, seed)], rc.budget_minutes, cond)
-                        rows = run_unit(unit, emb)
-                        run.add(rows)
-                        run.say(escape(f"  {best_line(pd.DataFrame(rows))}  [{probe}, seed {seed}, "
-                                       f"{n or 'all'}/class, {f:.0%} augmented ×{w:g}]"))
+    for pair in pairs(cfg, run, tasks):
+        task, window, label = pair.task, pair.window, pair.label
+        transforms = [d for d in cfg.augmentations if task.kind not in parse(d).transform.changes]
+        keys = {(n, f, w, p, s): study_unit_key("augmentation", cfg, pair.rc, window, per_class=n, fraction=f,
+                                                weight=w, transforms=transforms, seed_d=cfg.deformation_seed)
+                for n in cfg.per_class for (f, w) in settings for p in pair.probes for s in cfg.seeds}
+        todo = pair.todo(keys)
+        if not todo:
+            continue
+        rep = pair.rep
+        clean = embed_for_run(run, rep, label, task, window, cfg, progress)
+        if clean is None:
+            continue
+        present = clean.ids["train"]  # ids of the clean training rows (items that failed are not rows)
+        chosen = _choose(present, transforms, cfg.deformation_seed) if transforms else {}
+        copies: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # id → (x, y, group) of its copy
+        if any(f > 0 for f, _ in settings) and chosen:
+            for d in sorted(set(chosen.values())):
+                e = embed_for_run(run, rep, label, task, window, cfg, progress, splits=("train",), deformation=d,
+                                  deformation_seed=cfg.deformation_seed, ids=[i for i, t in chosen.items() if t == d])
+                if e is None:
+                    continue
+                sp = e.splits["train"]
+                for j, i in enumerate(e.ids["train"]):
+                    copies[i] = (sp.x[j], sp.y[j], sp.groups[j])
+        for n in cfg.per_class:
+            budget = set(subset(task, per_class=n, split="train", seed=cfg.deformation_seed).split("train")["id"]) \
+                if n is not None else set(present)
+            rows_in = [k for k, i in enumerate(present) if i in budget]
+            ranked = sorted(rows_in, key=lambda k: rank([present[k]], cfg.deformation_seed, salt="augment")[0])
+            for f, w in settings:
+                aug_rows = [k for k in ranked[: math.ceil(f * len(ranked))] if present[k] in copies]
+                emb = _budget(clean, rows_in, [copies[present[k]] for k in aug_rows], w)
+                for probe, seed in [(p, s) for (nn, ff, ww, p, s) in todo if (nn, ff, ww) == (n, f, w)]:
+                    setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=cfg.layer_choice, seed=seed,
+                                       n_bootstrap=cfg.bootstrap)
+                    cond = {"study": "augmentation", "labelled_per_class": n, "augment_fraction": f,
+                            "sample_weight": w, "train_deformation": "natural" if aug_rows else "none"}
+                    unit = Unit(label, rep.id, task, setup, keys[(n, f, w, probe, seed)], pair.rc.budget_minutes, cond)
+                    rows = run_unit(unit, emb)
+                    run.add(rows)
+                    run.say(escape(f"  {best_line(pd.DataFrame(rows))}  [{probe}, seed {seed}, "
+                                   f"{n or 'all'}/class, {f:.0%} augmented ×{w:g}]"))
     return run.finish()
 
 

@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from musicrep.config import ConfigError, EvaluateConfig, load_config
 from musicrep.data.task import Task
 
-__all__ = ["STUDIES", "PRESETS", "RenderedTask", "StudyConfig", "StudyEntry", "load_study", "register",
-           "study_unit_key"]
+__all__ = ["STUDIES", "PRESETS", "Pair", "RenderedTask", "StudyConfig", "StudyEntry", "load_study", "pairs",
+           "register", "start", "study_unit_key"]
 
 PRESETS = ("smoke", "laptop", "paper")
 
@@ -107,6 +107,64 @@ def study_unit_key(study: str, cfg: StudyConfig, rep: Any, window: Any, **settin
                        "grid": cfg.grid, "layers": cfg.layers, "window": window.model_dump(),
                        "bootstrap": cfg.bootstrap, **settings}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Pair:
+    """One representation on one task in a study: what each study loops over.
+
+    ``rep`` builds the representation on first use (a study whose results are all present builds none);
+    ``todo(keys)`` keeps the units not yet in the run's table (keys: ``(…, probe, seed) → unit_key``).
+    """
+
+    rc: Any
+    task: Task
+    window: Any
+    probes: list[str]
+    run: Any
+    shared: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return self.rc.display
+
+    @property
+    def rep(self) -> Any:
+        if "rep" not in self.shared:  # built once per representation, shared by its tasks
+            from musicrep.embed import RepSpec
+
+            self.shared["rep"] = RepSpec(name=self.rc.name, config=self.rc.config).build()
+        return self.shared["rep"]
+
+    def todo(self, keys: dict[tuple, str]) -> list[tuple]:
+        left = [k for k, uk in keys.items() if not self.run.is_done(self.label, self.task.name, k[-2], k[-1], uk)]
+        if not left:
+            self.run.say(f"[dim]{self.label} on {self.task.name}: all results present, skipped[/dim]")
+        return left
+
+
+def start(cfg: StudyConfig, console: Any = None) -> tuple[Any, list[Task]]:
+    """Open the study's run folder and load (rendering where needed) its tasks: ``(Run, tasks)``."""
+    from musicrep.evaluate import Run
+
+    run = Run(cfg.out, cfg, console)
+    tasks = cfg.load_tasks()
+    run.check_tasks(tasks)
+    return run, tasks
+
+
+def pairs(cfg: StudyConfig, run: Any, tasks: list[Task]) -> Any:
+    """Every (representation, task) the config asks for, with the task's window and applicable probes."""
+    from musicrep.evaluate import task_window
+    from musicrep.probe import PROBES
+
+    for rc in cfg.representations:
+        shared: dict[str, Any] = {}
+        for task in tasks:
+            if rc.tasks is not None and task.name not in rc.tasks:
+                continue
+            probes = [p for p in (rc.probes or cfg.probes) if PROBES[p].applies_to(task.kind)]
+            yield Pair(rc, task, task_window(task, cfg.window), probes, run, shared)
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,10 @@ import pandas as pd
 from pydantic import Field
 from rich.markup import escape
 
-from musicrep.embed import RepSpec
-from musicrep.evaluate import Run, Unit, embed_for_run, run_unit, task_window
+from musicrep.evaluate import Unit, embed_for_run, run_unit
 from musicrep.probe import PROBES, ProbeSetup
 from musicrep.results import best_line, write_csv_atomic
-from musicrep.studies.base import StudyConfig, register, study_unit_key
+from musicrep.studies.base import StudyConfig, pairs, register, start, study_unit_key
 
 __all__ = ["LayerwiseConfig", "linear_cka", "cka_matrix", "run_layerwise"]
 
@@ -70,48 +69,40 @@ class LayerwiseConfig(StudyConfig):
 @register("layerwise", LayerwiseConfig, "every layer on every task, best vs weighted vs last, layer CKA")
 def run_layerwise(cfg: LayerwiseConfig, *, progress: bool = True, console: Any = None) -> pd.DataFrame:
     """Run the study; rows go to ``cfg.out/results.csv`` and CKA to ``cfg.out/cka.csv`` (resumable)."""
-    run = Run(cfg.out, cfg, console)
-    tasks = cfg.load_tasks()
-    run.check_tasks(tasks)
+    run, tasks = start(cfg, console)
     cka_task = cfg.cka_task or tasks[0].name
     cka_path = cfg.out / "cka.csv"
     cka = pd.read_csv(cka_path, dtype={"representation": str, "task": str}) if cka_path.exists() else pd.DataFrame(
         columns=["representation", "rep_id", "task", "layer_a", "layer_b", "cka"])
-    for rc in cfg.representations:
-        label, spec = rc.display, RepSpec(name=rc.name, config=rc.config)
-        rep = None
-        for task in tasks:
-            if rc.tasks is not None and task.name not in rc.tasks:
-                continue
-            window = task_window(task, cfg.window)
-            modes = ["all"] + (["weighted"] if cfg.weighted else [])
-            probes = [p for p in (rc.probes or cfg.probes) if PROBES[p].applies_to(task.kind)]
-            keys = {(m, p, s): study_unit_key("layerwise", cfg, rc, window, mode=m)
-                    for m in modes for p in probes for s in cfg.seeds
-                    if not (m == "weighted" and PROBES[p].build is not None)}
-            todo = [k for k, uk in keys.items() if not run.is_done(label, task.name, k[1], k[2], uk)]
-            want_cka = task.name == cka_task and not ((cka["representation"] == label) & (cka["task"] == task.name)).any()
-            if not todo and not want_cka:
-                run.say(f"[dim]{label} on {task.name}: all results present, skipped[/dim]")
-                continue
-            rep = rep or spec.build()
-            emb = embed_for_run(run, rep, label, task, window, cfg, progress)
-            if emb is None:
-                continue
-            for mode, probe, seed in todo:
-                setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=mode, seed=seed, n_bootstrap=cfg.bootstrap)
-                unit = Unit(label, rep.id, task, setup, keys[(mode, probe, seed)], rc.budget_minutes,
-                            {"study": "layerwise"})
-                rows = run_unit(unit, emb)
-                run.add(rows)
-                run.say(escape(f"  {best_line(pd.DataFrame(rows))}  [{probe}, {mode}, seed {seed}]"))
-            if want_cka:
-                x = np.concatenate([emb.splits[s].x for s in ("train", "valid", "test")])
-                m = cka_matrix(x, emb.layer_dims)
-                names = [f"{i}:{n}" for i, n in enumerate(emb.layer_names)]
-                new = pd.DataFrame([{"representation": label, "rep_id": rep.id, "task": task.name,
-                                     "layer_a": names[i], "layer_b": names[j], "cka": m[i, j]}
-                                    for i in range(len(names)) for j in range(len(names))])
-                cka = pd.concat([cka, new], ignore_index=True) if len(cka) else new
-                write_csv_atomic(cka, cka_path)
+    for pair in pairs(cfg, run, tasks):
+        task, window, label = pair.task, pair.window, pair.label
+        modes = ["all"] + (["weighted"] if cfg.weighted else [])
+        keys = {(m, p, s): study_unit_key("layerwise", cfg, pair.rc, window, mode=m)
+                for m in modes for p in pair.probes for s in cfg.seeds
+                if not (m == "weighted" and PROBES[p].build is not None)}
+        want_cka = task.name == cka_task and not ((cka["representation"] == label) & (cka["task"] == task.name)).any()
+        todo = pair.todo(keys) if not want_cka else [k for k, uk in keys.items()
+                                                      if not run.is_done(label, task.name, k[-2], k[-1], uk)]
+        if not todo and not want_cka:
+            continue
+        rep = pair.rep
+        emb = embed_for_run(run, rep, label, task, window, cfg, progress)
+        if emb is None:
+            continue
+        for mode, probe, seed in todo:
+            setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=mode, seed=seed, n_bootstrap=cfg.bootstrap)
+            unit = Unit(label, rep.id, task, setup, keys[(mode, probe, seed)], pair.rc.budget_minutes,
+                        {"study": "layerwise"})
+            rows = run_unit(unit, emb)
+            run.add(rows)
+            run.say(escape(f"  {best_line(pd.DataFrame(rows))}  [{probe}, {mode}, seed {seed}]"))
+        if want_cka:
+            x = np.concatenate([emb.splits[s].x for s in ("train", "valid", "test")])
+            m = cka_matrix(x, emb.layer_dims)
+            names = [f"{i}:{n}" for i, n in enumerate(emb.layer_names)]
+            new = pd.DataFrame([{"representation": label, "rep_id": rep.id, "task": task.name,
+                                 "layer_a": names[i], "layer_b": names[j], "cka": m[i, j]}
+                                for i in range(len(names)) for j in range(len(names))])
+            cka = pd.concat([cka, new], ignore_index=True) if len(cka) else new
+            write_csv_atomic(cka, cka_path)
     return run.finish()

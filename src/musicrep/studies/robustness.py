@@ -21,11 +21,10 @@ from pydantic import Field, field_validator
 from rich.markup import escape
 
 from musicrep.augment import parse
-from musicrep.embed import RepSpec
-from musicrep.evaluate import Run, TaskEmbeddings, Unit, embed_for_run, run_unit, task_window
-from musicrep.probe import PROBES, ProbeSetup, Split
+from musicrep.evaluate import TaskEmbeddings, Unit, embed_for_run, run_unit
+from musicrep.probe import ProbeSetup, Split
 from musicrep.results import best_line
-from musicrep.studies.base import StudyConfig, register, study_unit_key
+from musicrep.studies.base import StudyConfig, pairs, register, start, study_unit_key
 
 __all__ = ["RobustnessConfig", "run_robustness"]
 
@@ -80,53 +79,44 @@ def _with_copies(clean: TaskEmbeddings, copies: list[TaskEmbeddings]) -> TaskEmb
           "augmentation-trained probes")
 def run_robustness(cfg: RobustnessConfig, *, progress: bool = True, console: Any = None) -> pd.DataFrame:
     """Run the study; rows go to ``cfg.out/results.csv`` (resumable). Returns the whole table."""
-    run = Run(cfg.out, cfg, console)
-    tasks = cfg.load_tasks()
-    run.check_tasks(tasks)
-    layer = {"all": "all", "weighted": "weighted", "last": -1}[cfg.layers]
-    for rc in cfg.representations:
-        label, spec = rc.display, RepSpec(name=rc.name, config=rc.config)
-        rep = None
-        for task in tasks:
-            if rc.tasks is not None and task.name not in rc.tasks:
-                continue
-            window = task_window(task, cfg.window)
-            tests_wanted = _label_safe(cfg.test_deformations(), task.kind)
-            augs = _label_safe(cfg.train_augmentations, task.kind)
-            conditions = [("none", [])] + ([("+".join(augs), augs)] if augs else [])
-            probes = [p for p in (rc.probes or cfg.probes) if PROBES[p].applies_to(task.kind)]
-            keys = {(cond, p, s): study_unit_key("robustness", cfg, rc, window, train=cond, tests=tests_wanted,
-                                                 seed_d=cfg.deformation_seed)
-                    for cond, _ in conditions for p in probes for s in cfg.seeds}
-            todo = [k for k, uk in keys.items() if not run.is_done(label, task.name, k[1], k[2], uk)]
-            if not todo:
-                run.say(f"[dim]{label} on {task.name}: all results present, skipped[/dim]")
-                continue
-            rep = rep or spec.build()
-            clean = embed_for_run(run, rep, label, task, window, cfg, progress)
-            if clean is None:
-                continue
-            tests = {"none": clean.splits["test"]}
-            lost = 0
-            for d in tests_wanted:
-                e = embed_for_run(run, rep, label, task, window, cfg, progress, splits=("test",), deformation=d,
-                                  deformation_seed=cfg.deformation_seed)
-                if e is not None:
-                    tests[d] = e.splits["test"]
-                    lost += e.n_failed
-            for cond, aug in conditions:
-                emb = clean
-                if aug:
-                    copies = [embed_for_run(run, rep, label, task, window, cfg, progress, splits=("train",),
-                                            deformation=d, deformation_seed=cfg.deformation_seed) for d in aug]
-                    emb = _with_copies(clean, [c for c in copies if c is not None])
-                for probe, seed in [(p, s) for (c, p, s) in todo if c == cond]:
-                    setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=layer, seed=seed, n_bootstrap=cfg.bootstrap)
-                    unit = Unit(label, rep.id, task, setup, keys[(cond, probe, seed)], rc.budget_minutes,
-                                {"study": "robustness", "train_deformation": cond})
-                    rows = run_unit(unit, emb, tests, n_failed=lost)
-                    run.add(rows)
-                    clean_rows = pd.DataFrame([r for r in rows if r["deformation"] == "none"])
-                    run.say(escape(f"  {best_line(clean_rows)} clean, {len(tests) - 1} deformations "
-                                   f"[{probe}, seed {seed}, train {cond}]"))
+    run, tasks = start(cfg, console)
+    for pair in pairs(cfg, run, tasks):
+        task, window, label = pair.task, pair.window, pair.label
+        tests_wanted = _label_safe(cfg.test_deformations(), task.kind)
+        augs = _label_safe(cfg.train_augmentations, task.kind)
+        conditions = [("none", [])] + ([("+".join(augs), augs)] if augs else [])
+        keys = {(cond, p, s): study_unit_key("robustness", cfg, pair.rc, window, train=cond, tests=tests_wanted,
+                                             seed_d=cfg.deformation_seed)
+                for cond, _ in conditions for p in pair.probes for s in cfg.seeds}
+        todo = pair.todo(keys)
+        if not todo:
+            continue
+        rep = pair.rep
+        clean = embed_for_run(run, rep, label, task, window, cfg, progress)
+        if clean is None:
+            continue
+        tests = {"none": clean.splits["test"]}
+        lost = 0
+        for d in tests_wanted:
+            e = embed_for_run(run, rep, label, task, window, cfg, progress, splits=("test",), deformation=d,
+                              deformation_seed=cfg.deformation_seed)
+            if e is not None:
+                tests[d] = e.splits["test"]
+                lost += e.n_failed
+        for cond, aug in conditions:
+            emb = clean
+            if aug:
+                copies = [embed_for_run(run, rep, label, task, window, cfg, progress, splits=("train",),
+                                        deformation=d, deformation_seed=cfg.deformation_seed) for d in aug]
+                emb = _with_copies(clean, [c for c in copies if c is not None])
+            for probe, seed in [(p, s) for (c, p, s) in todo if c == cond]:
+                setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=cfg.layer_choice, seed=seed,
+                                   n_bootstrap=cfg.bootstrap)
+                unit = Unit(label, rep.id, task, setup, keys[(cond, probe, seed)], pair.rc.budget_minutes,
+                            {"study": "robustness", "train_deformation": cond})
+                rows = run_unit(unit, emb, tests, n_failed=lost)
+                run.add(rows)
+                clean_rows = pd.DataFrame([r for r in rows if r["deformation"] == "none"])
+                run.say(escape(f"  {best_line(clean_rows)} clean, {len(tests) - 1} deformations "
+                               f"[{probe}, seed {seed}, train {cond}]"))
     return run.finish()
