@@ -43,6 +43,8 @@ USER_ERRORS: tuple[str, ...] = (
     "musicrep.data.pool:PoolError",
     "musicrep.data.render:RenderError",
     "musicrep.models.base:WeightsError",
+    "musicrep.report:ReportError",
+    "musicrep.augment.base:DeformationError",
 )
 _DEBUG = "musicrep.debug"  # key in click's ctx.meta, shared by every nested command context
 
@@ -283,6 +285,24 @@ def embed(
     saved = " and ".join(f"{what} → {path}" for what, path in (("frames", out), ("mean", mean)) if path is not None)
     console.print(f"{file}: {r.id} layers={len(idx)} windows={len(res.starts)} ({w.window_seconds:g} s every "
                   f"{w.hop_seconds:g} s) {r.frame_rate:g} Hz width={res.mean.shape[1]}: {saved}", highlight=False,
+                  soft_wrap=True)
+
+
+@app.command()
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run folders (each holds results.csv, as written by "
+                                      "`musicrep evaluate` or `musicrep study`)."),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML page to write; the markdown "
+                             "summary goes beside it with the same stem (.md)."),
+) -> None:
+    """Write one self-contained HTML report (leaderboard, a plot per study, configs, versions) + a markdown summary.
+
+    The page embeds every figure, so it opens anywhere, e.g. from a mail attachment.
+    """
+    from musicrep.report import write_report
+
+    files = write_report(runs, out)
+    console.print(f"report: {files.html} ({files.n_figures} figures)\nsummary: {files.markdown}", highlight=False,
                   soft_wrap=True)
 
 
