@@ -54,6 +54,7 @@ _FAMILIES: list[str] = [
     "musicrep.models.nfnet",
     "musicrep.models.conformer",
     "musicrep.models.handcrafted",
+    "musicrep.models.rhythm",
     "musicrep.models.pretrained",
     "musicrep.models.external",
     "musicrep.models.muq",
