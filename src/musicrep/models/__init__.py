@@ -55,6 +55,7 @@ _FAMILIES: list[str] = [
     "musicrep.models.nfnet",
     "musicrep.models.conformer",
     "musicrep.models.handcrafted",
+    "musicrep.models.rhythm",
     "musicrep.models.packaged.crepe",
     "musicrep.models.packaged.madmom",
     "musicrep.models.packaged.basic_pitch",

@@ -9,8 +9,8 @@ Representations (16 kHz audio ``[B, samples]`` → one layer):
   ``cqt`` — 84 log-CQT bands (C1–B7); all frame-level at 100 frames/s with librosa's centred framing, so a window of ``n``
   samples gives ``1 + n // 160`` frames (:meth:`n_frames`). Time statistics come for free: the
   evaluation stage averages every representation over the track timeline.
-* ``chroma-cqt`` — the same as ``chroma`` with ``chroma_kind="cqt"`` (its own name and id); on the
-  rendered key task its timeline mean gives MIREX 0.90 with the Krumhansl profile vs 0.84 for STFT chroma.
+* ``chroma-cqt`` — the same as ``chroma`` with ``chroma_kind="cqt"`` (its own name and id); the chroma
+  the zero-shot ``keyprofile`` probe reads (see :class:`musicrep.frontends.CQTChroma` for its scores).
 * ``mfcc-stats``, ``chroma-stats``, ``cqt-stats`` — per-window mean and std over time of the same
   features (:func:`time_stats`), one frame per window: the classic "summary statistics" baseline, whose
   std half a timeline mean alone cannot give.
@@ -176,6 +176,8 @@ class Handcrafted(Representation):
         if settings.get("chroma_kind", "stft") not in ("stft", "cqt"):
             raise ValueError(f"chroma: chroma_kind must be 'stft' or 'cqt', got {settings['chroma_kind']!r}")
         self.kind, self.stats, self.settings = kind, stats, settings
+        if settings.get("chroma_kind") == "cqt":
+            self.revision = 2  # 2: CQT chroma from longer, uncalibrated filters (tuning-robust for key)
         self.frontend = _build(kind, **settings)
         self.hop = int(round(self.sample_rate / self.frontend.frame_rate))
         with torch.inference_mode():

@@ -30,6 +30,7 @@ from musicrep.probe.grids import ProbeConfig, ProbeGrid, expand, get_grid
 from musicrep.probe.keyprofile import KeyProfile
 from musicrep.probe.neighbors import KNN, Centroid
 from musicrep.probe.stacked import train_stacked
+from musicrep.probe.tempo import TempoPeak
 from musicrep.probe.types import ProbeData, ProbeSetup
 
 __all__ = ["ProbeSpec", "PROBES", "Standardizer", "TargetScaler", "FittedProbe", "fit_probe", "evaluate_probe"]
@@ -45,7 +46,8 @@ class ProbeSpec:
     ``build`` is None for probes trained by gradient descent (stacked linear / MLP); otherwise a class
     constructed from training data (kNN, centroid). ``logits`` says whether its outputs still need the
     task kind's output transform (softmax / sigmoid). ``standardize=False`` hands the probe the raw
-    features (a zero-shot rule such as key-profile correlation reads them as they are). ``kinds`` lists
+    features and regression targets in their own units (a zero-shot rule such as key-profile correlation
+    reads the features as they are; the tempo rule answers in BPM, not in standardised units). ``kinds`` lists
     the task kinds the probe applies to (``None``: all); studies skip the others.
     """
 
@@ -78,6 +80,8 @@ PROBES: dict[str, ProbeSpec] = {
                   kinds=("multiclass", "multilabel", "key", "pitch")),  # needs classes: no regression
         ProbeSpec("keyprofile", (), "zero-shot key-profile correlation (Krumhansl) on chroma; no training",
                   build=KeyProfile, logits=False, standardize=False, kinds=("key",)),
+        ProbeSpec("tempo", (), "zero-shot tempo: prior-weighted peak of the tempogram's onset autocorrelation; "
+                  "no training", build=TempoPeak, logits=False, standardize=False, kinds=("regression",)),
     ]
 }
 
@@ -323,8 +327,7 @@ class FittedProbe:
         out = out.numpy()
         if self.target_scaler is not None:
             out = self.target_scaler.inverse(out)
-            return out[:, 0] if self.single_output else out
-        return out
+        return out[:, 0] if self.single_output else out
 
     def predict(self, X: Any) -> np.ndarray:
         s = self.predict_scores(X)
@@ -462,7 +465,7 @@ def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
         return out
 
     def scaler_for(y: np.ndarray) -> TargetScaler | None:
-        return TargetScaler.fit(y.reshape(len(y), -1)) if k.loss == "mse" else None
+        return TargetScaler.fit(y.reshape(len(y), -1)) if k.loss == "mse" and spec.standardize else None
 
     std = (Standardizer.fit if spec.standardize else Standardizer.identity)(Xtr, dims)
     scaler = scaler_for(ytr)
