@@ -4,7 +4,7 @@
    unless a valid copy is already in ``--data``;
 2. evaluates the preset ``presets/demo.yaml``: handcrafted features, random-init twins and every offline
    pretrained model available on this machine, with linear and MLP probes;
-3. prints the leaderboard and leaves ``runs/demo/`` (results.csv, leaderboard.csv, resolved config,
+3. prints the leaderboard, writes ``runs/demo/report.html`` and leaves ``runs/demo/`` (results.csv, leaderboard.csv, resolved config,
    versions) for people to open.
 
 Re-running reuses the rendered audio, the embedding store and finished results.
@@ -95,8 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     results = evaluate(cfg, console=console)
     console.rule("3. leaderboard")
     print_leaderboard(leaderboard(results), console)
+    from musicrep.report import write_report
+
+    page = write_report([args.out], args.out / "report.html")
     console.print(f"\n{len(results)} result rows in {args.out / 'results.csv'}; "
-                  f"leaderboard in {args.out / 'leaderboard.csv'}  ({time.perf_counter() - t0:.0f} s)")
+                  f"leaderboard in {args.out / 'leaderboard.csv'}")
+    console.print(f"report: {page.html} (summary {page.markdown})  ({time.perf_counter() - t0:.0f} s in all)")
 
 
 if __name__ == "__main__":
