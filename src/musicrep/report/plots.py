@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -205,16 +206,21 @@ def robustness_figure(view: pd.DataFrame, task: str, metric: str) -> bytes:
         ax.grid(alpha=0.3)
     if not families:
         axes[0].text(0.5, 0.5, "only clean rows", ha="center", va="center", transform=axes[0].transAxes)
-    handles, labels = axes[0].get_legend_handles_labels()
-    for ax in axes[1:]:
+    _shared_legend(fig, axes)
+    fig.suptitle(f"Robustness — {task}: score vs severity (bands: 95 % CI)")
+    return _png(fig)
+
+
+def _shared_legend(fig: Any, axes: Any) -> None:
+    """One legend below the panels with every line's label once (panels share colours by label)."""
+    handles, labels = [], []
+    for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncols=min(2, len(labels)), fontsize=9)
-    fig.suptitle(f"Robustness — {task}: score vs severity (bands: 95 % CI)")
-    return _png(fig)
 
 
 def _all_position(budgets: pd.Series) -> float:
@@ -252,14 +258,7 @@ def augmentation_figure(view: pd.DataFrame, task: str, metric: str) -> bytes:
         ax.set_ylabel(f"{metric} (test)")
         ax.set_title(rep)
         ax.grid(alpha=0.3)
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(2, len(labels)), fontsize=9)
+    _shared_legend(fig, axes)
     fig.suptitle(f"Augmentation — {task}: score vs labelled budget (bands: 95 % CI)")
     return _png(fig)
 
