@@ -53,7 +53,7 @@ def test_background_noise_from_a_folder_at_the_requested_snr(tmp_path) -> None:
         A.apply("background@snr=10", x, SR)
 
 
-ALL = ["noise:white@snr=10", "noise:pink@snr=20", f"mp3@kbps=64", "ogg@kbps=64", "reverb@room=0.7",
+ALL = ["noise:white@snr=10", "noise:pink@snr=20", "mp3@kbps=64", "ogg@kbps=64", "reverb@room=0.7",
        "pitch@semitones=1", "pitch@semitones=-1", "stretch@rate=1.2", "stretch@rate=0.8", "gain@db=-12",
        "eq@low_db=6,high_db=-6", "compress@threshold_db=-30,ratio=4", "distort@drive_db=20"]
 
