@@ -196,7 +196,7 @@ def evaluate(
 
 @app.command()
 def study(
-    name: str = typer.Argument(..., help="robustness | augmentation | layerwise (`musicrep study --list`)."),
+    name: str = typer.Argument(..., help="robustness | augmentation | layerwise."),
     config: Optional[Path] = typer.Argument(None, help="YAML config of the study (or give --preset)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="smoke (seconds, CI) | laptop (2 cores, "
                                          "< 1 h) | paper (the seeds' settings)."),
