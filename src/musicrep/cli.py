@@ -207,7 +207,7 @@ def study(
     """Run a study: rows with its own columns into OUT/results.csv; a re-run does only what is missing.
 
     Tasks in a study config may be render specs ({render: pitch, n: 96}); they are rendered under OUT/data
-    on first use. `musicrep report OUT` draws the results.
+    on first use. `musicrep report OUT --out OUT/report.html` draws the results.
     """
     from musicrep.results import leaderboard, print_leaderboard
     from musicrep.studies import STUDIES, load_study
