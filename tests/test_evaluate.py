@@ -211,3 +211,15 @@ def test_class_without_training_items_is_warned_by_name_and_still_scored(tmp_pat
     assert (res["metric"] == "accuracy").any()  # scoring went on
     errors = pd.read_csv(tmp_path / "out" / "errors.csv")
     assert errors["error"].str.contains("class 'high' has test/valid items but no training items").any()
+
+
+def test_unknown_representation_or_setting_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "task", n_per_class=4)
+    with pytest.raises(ConfigError, match=r"representations\.0\.name: .*unknown representation 'mfccc'"):
+        load_config(config(tmp_path, task, representations=[{"name": "mfccc"}]))
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config(tmp_path, task, representations=[{"name": "vgg",
+                                                                            "config": {"sise": "small"}}])))
+    result = CliRunner().invoke(app, ["evaluate", str(path)])
+    assert result.exit_code == 2 and "representation vgg-sisesmall" in result.output and "sise" in result.output
+    assert "Traceback" not in result.output

@@ -45,6 +45,28 @@ class RepresentationConfig(BaseModel):
     def _known_probes(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else EvaluateConfig._known_probes(v)
 
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, v: str) -> str:
+        from musicrep import models
+
+        if not v.startswith("hear:") and v not in models.names():
+            raise ValueError(f"unknown representation {v!r}; `musicrep reps list` shows them all")
+        return v
+
+    def build(self) -> Any:
+        """The representation, or :class:`ConfigError` naming it when its ``config`` is wrong or it is not
+        available here (a missing weights file stays a ``WeightsError`` naming the file)."""
+        from musicrep import models
+
+        try:
+            return models.get(self.name, **self.config)
+        except models.WeightsError:
+            raise
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            msg = exc.args[0] if exc.args else exc
+            raise ConfigError(f"representation {self.display}: {msg}") from None
+
     @property
     def display(self) -> str:
         if self.label:

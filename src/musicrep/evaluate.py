@@ -236,7 +236,7 @@ class Run:
             for cls in task.classes_without_training_items():
                 msg = (f"class {cls!r} has test/valid items but no training items; "
                        f"probes cannot predict it (add training items or drop the class)")
-                log.warning("%s: %s", task.name, msg)
+                log.info("%s: %s", task.name, msg)
                 self.say(escape(f"[warning] {task.name}: {msg}"))
                 self.error("", task.name, str(task.root), msg)
 
@@ -269,7 +269,7 @@ def evaluate(
             run.say(f"[dim]{label}: all results present, skipped[/dim]")
             continue
         spec = RepSpec(name=rc.name, config=rc.config)
-        rep = spec.build()
+        rep = rc.build()
         rep_id = rep.id  # hashing the weights once, not once per row
         for task in tasks:
             todo = [(p, s) for (t, p, s) in pending if t is task]
@@ -306,7 +306,8 @@ def embed_for_run(run: Run, rep: Any, label: str, task: Task, window: WindowConf
             f"{'' if not emb.errors else f', {len(emb.errors)} unreadable'}")
     needed = [s for s in ("train", "test") if s in kw.get("splits", SPLITS) and emb.n(s) == 0]
     if needed:
-        run.say(f"[red]{label} on {task.name}{what}: no readable {' or '.join(needed)} items; skipped[/red]")
+        run.say(f"[red]{label} on {task.name}{what}: no {' or '.join(needed)} items (none in the task, or none "
+                f"readable: see errors.csv); skipped[/red]")
         return None
     return emb
 

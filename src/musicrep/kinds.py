@@ -96,7 +96,7 @@ class Kind:
             if k is None:
                 raise ValueError(f"label {label!r} is not a key; write e.g. 'F# minor', 'Db major' or 'Bbm'")
             if k not in vocabulary:
-                raise ValueError(f"key {label!r} ({k}) is not in the vocabulary")
+                raise ValueError(f"key {label!r}{'' if k == label else f' ({k})'} is not in the vocabulary")
             return k
         labels = split_labels(label) if self.loss == "bce" else [label]
         outside = [x for x in labels if x not in vocabulary]

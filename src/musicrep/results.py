@@ -156,18 +156,22 @@ def best_line(rows: pd.DataFrame) -> str:
 
 
 def print_leaderboard(board: pd.DataFrame, console: Any = None) -> None:
-    """Print the leaderboard with rich: one table per task."""
+    """Print the leaderboard with rich: one table per task, with a column for each condition that varies
+    (a study's rows differ by training condition, budget, …; rows that look alike would mislead)."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
     for task, g in board.groupby("task", sort=True):
         metric = g["metric"].iloc[0]
+        varying = [c for c in CONDITION_COLUMNS if c != "study" and c in g and g[c].astype(str).nunique() > 1]
         table = Table(title=f"{task} — {metric} (test, 95 % CI)", title_justify="left")
-        for col in ("representation", "probe", "layer", metric, "95 % CI", "valid"):
+        for col in ("representation", *varying, "probe", "layer", metric, "95 % CI", "valid"):
             table.add_column(col, justify="right" if col in (metric, "95 % CI", "valid") else "left")
         for _, r in g.iterrows():
             ci = "" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
             valid = "" if pd.isna(r["valid_value"]) else f"{r['valid_value']:.3f}"
-            table.add_row(str(r["representation"]), str(r["probe"]), str(r["layer"]), f"{r['value']:.3f}", ci, valid)
+            conds = ["all" if pd.isna(r[c]) else str(r[c]) for c in varying]
+            table.add_row(str(r["representation"]), *conds, str(r["probe"]), str(r["layer"]), f"{r['value']:.3f}",
+                          ci, valid)
         console.print(table)

@@ -187,7 +187,7 @@ class Task:
             try:
                 canonical.append(kind.canonical_label(label, vocab))
             except ValueError as exc:
-                fix = "" if kind.loss == "mse" else f" of {self.root / TASK_YAML}; add it there or fix the row"
+                fix = f" of {self.root / TASK_YAML}; add it there or fix the row" if "vocabulary" in str(exc) else ""
                 raise TaskError(f"{csv}: line {_line(i)} (id {item_id!r}): {exc}{fix}") from None
         self.items["label"] = canonical
 

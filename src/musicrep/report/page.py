@@ -328,9 +328,11 @@ def _provenance(b: _Builder, runs: list[Run]) -> None:
                           f"<th>package</th><th>version</th></tr></thead><tbody>{rows}</tbody></table></details>")
             md.append("- versions: " + ", ".join(f"{k} {v}" for k, v in r.versions.items()))
         if r.errors is not None and len(r.errors):
-            blocks.append(f"<details><summary>{len(r.errors)} unreadable file(s) (errors.csv)</summary>"
+            blocks.append(f"<details><summary>{len(r.errors)} problem(s) recorded in errors.csv (unreadable files, "
+                          f"classes without training items)</summary>"
                           f"<pre>{_e(r.errors.to_csv(index=False))}</pre></details>")
-            md.append(f"- {len(r.errors)} unreadable file(s), listed in errors.csv")
+            md.append(f"- {len(r.errors)} problem(s) recorded in errors.csv (unreadable files, classes without "
+                      "training items)")
         for n in r.notes:
             blocks.append(f'<p class="note">{_e(n)}</p>')
             md.append(f"- {n}")

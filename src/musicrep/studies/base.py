@@ -131,9 +131,7 @@ class Pair:
     @property
     def rep(self) -> Any:
         if "rep" not in self.shared:  # built once per representation, shared by its tasks
-            from musicrep.embed import RepSpec
-
-            self.shared["rep"] = RepSpec(name=self.rc.name, config=self.rc.config).build()
+            self.shared["rep"] = self.rc.build()
         return self.shared["rep"]
 
     def todo(self, keys: dict[tuple, str]) -> list[tuple]:
