@@ -89,9 +89,14 @@ class RenderReport:
     def summary(self) -> str:
         drops = ", ".join(f"{k}: {v}" for k, v in self.dropped.most_common()) or "none"
         splits = " / ".join(f"{s} {self.summary_dict.get(s, {}).get('items', 0)}" for s in ("train", "valid", "test"))
+        empty = [s for s in ("train", "test") if not self.summary_dict.get(s, {}).get("items", 0)]
+        # splits go by whole works (a chorale's transpositions, an instrument's programs): too few works
+        # leave a split empty, and nothing can be evaluated on such a task
+        warn = (f"; WARNING: no {' or '.join(empty)} items — too few works to split; render more (--n)"
+                if empty else "")
         return (f"{self.name}: {self.kept}/{self.planned} items kept ({splits}), "
                 f"{self.kept_seconds / 60:.1f} min of audio → {self.out}; dropped: {drops}; "
-                f"{self.wall_seconds:.1f} s wall, {self.realtime_factor:.0f}× realtime")
+                f"{self.wall_seconds:.1f} s wall, {self.realtime_factor:.0f}× realtime{warn}")
 
 
 # ---------------------------------------------------------------------- registry
