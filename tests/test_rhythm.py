@@ -112,3 +112,11 @@ def test_tempo_probe_needs_a_regression_task_and_the_tempogram() -> None:
     with pytest.raises(ValueError, match="tempogram"):
         fit_probe(ProbeData.of("regression", np.ones((4, 1, 12)), np.array([60.0, 70.0, 80.0, 90.0])),
                   ProbeSetup(probe="tempo", n_folds=2))
+
+
+def test_zero_shot_rules_apply_only_to_the_representations_they_read() -> None:
+    # listed globally in a config, the tempo rule must be skipped for mfcc, not stop the run
+    assert PROBES["tempo"].applies_to("regression", "tempogram")
+    assert not PROBES["tempo"].applies_to("regression", "mfcc")
+    assert PROBES["keyprofile"].applies_to("key", "chroma-cqt") and not PROBES["keyprofile"].applies_to("key", "vgg")
+    assert PROBES["linear"].applies_to("regression", "mfcc")

@@ -264,7 +264,7 @@ def evaluate(
         label = rc.display
         pending = [(t, p, s) for t in tasks for p in (rc.probes or cfg.probes) for s in cfg.seeds
                    if not run.is_done(label, t.name, p, s, unit_key(cfg, rc, task_window(t, cfg.window)))
-                   and _applies(p, t.kind, cfg.layers) and (rc.tasks is None or t.name in rc.tasks)]
+                   and _applies(p, t.kind, cfg.layers, rc.name) and (rc.tasks is None or t.name in rc.tasks)]
         if not pending:
             run.say(f"[dim]{label}: all results present, skipped[/dim]")
             continue
@@ -312,11 +312,12 @@ def embed_for_run(run: Run, rep: Any, label: str, task: Task, window: WindowConf
     return emb
 
 
-def _applies(probe: str, kind: str, layers: str) -> bool:
-    """Whether a probe can run on a task kind under the layer mode (a learned layer mix needs a trained
-    probe, so kNN, centroid and zero-shot probes are skipped with ``layers: weighted``)."""
+def _applies(probe: str, kind: str, layers: str, representation: str | None = None) -> bool:
+    """Whether a probe can run on a task kind and representation under the layer mode (a learned layer
+    mix needs a trained probe, so kNN, centroid and zero-shot probes are skipped with ``layers: weighted``;
+    a zero-shot rule runs only on the representations it reads)."""
     spec = PROBES[probe]
-    return spec.applies_to(kind) and not (layers == "weighted" and spec.build is not None)
+    return spec.applies_to(kind, representation) and not (layers == "weighted" and spec.build is not None)
 
 
 def _layer_label(layer: Any, names: list[str]) -> str:

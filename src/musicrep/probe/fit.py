@@ -48,7 +48,8 @@ class ProbeSpec:
     task kind's output transform (softmax / sigmoid). ``standardize=False`` hands the probe the raw
     features and regression targets in their own units (a zero-shot rule such as key-profile correlation
     reads the features as they are; the tempo rule answers in BPM, not in standardised units). ``kinds`` lists
-    the task kinds the probe applies to (``None``: all); studies skip the others.
+    the task kinds the probe applies to (``None``: all); ``reads`` the representations a zero-shot rule
+    can read (``None``: any); evaluate and the studies skip the others instead of failing.
     """
 
     name: str
@@ -59,9 +60,13 @@ class ProbeSpec:
     linear: bool = False
     standardize: bool = True
     kinds: tuple[str, ...] | None = None
+    #: representations whose features a zero-shot rule knows how to read (``None``: any)
+    reads: tuple[str, ...] | None = None
 
-    def applies_to(self, kind: str) -> bool:
-        return self.kinds is None or kind in self.kinds
+    def applies_to(self, kind: str, representation: str | None = None) -> bool:
+        """Whether the probe can run on a task kind (and, for a zero-shot rule, on that representation)."""
+        ok_rep = self.reads is None or representation is None or representation in self.reads
+        return (self.kinds is None or kind in self.kinds) and ok_rep
 
     def configs(self, grid: ProbeGrid) -> list[ProbeConfig]:
         cfgs = expand(grid, self.uses)
@@ -79,9 +84,11 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec("centroid", (), "nearest class centroid, cosine similarity", build=Centroid, logits=False,
                   kinds=("multiclass", "multilabel", "key", "pitch")),  # needs classes: no regression
         ProbeSpec("keyprofile", (), "zero-shot key-profile correlation (Krumhansl) on chroma; no training",
-                  build=KeyProfile, logits=False, standardize=False, kinds=("key",)),
+                  build=KeyProfile, logits=False, standardize=False, kinds=("key",),
+                  reads=("chroma-cqt", "chroma", "essentia-hpcp", "madmom-chroma")),
         ProbeSpec("tempo", (), "zero-shot tempo: prior-weighted peak of the tempogram's onset autocorrelation; "
-                  "no training", build=TempoPeak, logits=False, standardize=False, kinds=("regression",)),
+                  "no training", build=TempoPeak, logits=False, standardize=False, kinds=("regression",),
+                  reads=("tempogram",)),
     ]
 }
 

@@ -161,7 +161,7 @@ def pairs(cfg: StudyConfig, run: Any, tasks: list[Task]) -> Any:
         for task in tasks:
             if rc.tasks is not None and task.name not in rc.tasks:
                 continue
-            probes = [p for p in (rc.probes or cfg.probes) if PROBES[p].applies_to(task.kind)]
+            probes = [p for p in (rc.probes or cfg.probes) if PROBES[p].applies_to(task.kind, rc.name)]
             yield Pair(rc, task, task_window(task, cfg.window), probes, run, shared)
 
 
