@@ -21,3 +21,17 @@ def test_sha256_file_matches_hashlib_and_is_shared(tmp_path) -> None:
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     assert sha256_file(empty) == hashlib.sha256(b"").hexdigest()
+
+
+def test_default_file_mode_is_what_open_would_give(tmp_path) -> None:
+    import os
+    import tempfile
+
+    from musicrep.util import default_file_mode
+
+    fd, tmp = tempfile.mkstemp(dir=tmp_path)  # 0600, as the atomic writers get it
+    os.close(fd)
+    default_file_mode(tmp)
+    plain = tmp_path / "plain"
+    plain.write_text("x")  # what open() gives under the current umask
+    assert os.stat(tmp).st_mode & 0o777 == os.stat(plain).st_mode & 0o777

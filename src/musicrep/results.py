@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from musicrep.metrics import primary_metric
+from musicrep.util import default_file_mode
 
 __all__ = [
     "CONDITION_COLUMNS",
@@ -72,9 +73,7 @@ def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     os.close(fd)
     try:
         df.to_csv(tmp, index=False, float_format="%.6g")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a results table is for everyone who may read the run
+        default_file_mode(tmp)  # mkstemp makes 0600; a results table is for everyone who may read the run
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

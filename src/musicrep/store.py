@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from musicrep.util import sha256_file
+from musicrep.util import default_file_mode, sha256_file
 
 __all__ = ["EmbeddingStore", "Shard", "content_hash", "shard_name"]
 
@@ -68,6 +68,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        default_file_mode(tmp)  # mkstemp makes 0600; shards are read by every process sharing the store
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -12,13 +12,24 @@ import hashlib
 import os
 from typing import Any
 
-__all__ = ["read_yaml_mapping", "sha256_file", "validation_problems"]
+__all__ = ["default_file_mode", "read_yaml_mapping", "sha256_file", "validation_problems"]
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Full hex SHA-256 of a file's bytes, streamed (bounded memory whatever the file size)."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def default_file_mode(path: str | os.PathLike[str]) -> None:
+    """Give a file the mode a plain ``open(path, "w")`` would (0666 minus the umask).
+
+    Why: atomic writes go through ``tempfile.mkstemp``, which creates files 0600, so results tables and
+    store shards would be unreadable to everyone else who shares the run folder.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def validation_problems(exc: Any) -> list[tuple[str, str]]:
