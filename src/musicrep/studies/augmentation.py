@@ -102,11 +102,13 @@ def run_augmentation(cfg: AugmentationConfig, *, progress: bool = True, console:
                 sp = e.splits["train"]
                 for j, i in enumerate(e.ids["train"]):
                     copies[i] = (sp.x[j], sp.y[j], sp.groups[j])
+        # which items get a copy: one seeded rank per item, so the 25 % are inside the 50 % at every budget
+        order = rank(present, cfg.deformation_seed, salt="augment")
         for n in cfg.per_class:
             budget = set(subset(task, per_class=n, split="train", seed=cfg.deformation_seed).split("train")["id"]) \
                 if n is not None else set(present)
             rows_in = [k for k, i in enumerate(present) if i in budget]
-            ranked = sorted(rows_in, key=lambda k: rank([present[k]], cfg.deformation_seed, salt="augment")[0])
+            ranked = sorted(rows_in, key=lambda k: order[k])
             for f, w in settings:
                 aug_rows = [k for k in ranked[: math.ceil(f * len(ranked))] if present[k] in copies]
                 emb = _budget(clean, rows_in, [copies[present[k]] for k in aug_rows], w)
