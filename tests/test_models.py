@@ -157,8 +157,9 @@ def test_tmae_masking_keeps_the_requested_fraction() -> None:
     rep = M.get("tmae", size="small")
     x = torch.from_numpy(music_like(3.0))[None].repeat(2, 1)
     g = torch.Generator().manual_seed(0)
-    latent, mask, restore = rep.forward_masked(x, mask_ratio=0.75, generator=g)
-    targets = rep.patch_targets(x)
+    spec = rep.prepare(x)
+    latent, mask, restore = rep.forward_masked(spec, mask_ratio=0.75, generator=g)
+    targets = rep.patch_targets(spec)
     n = targets.shape[1]
     assert mask.shape == restore.shape == (2, n)
     assert latent.shape == (2, round(n * 0.25), rep.layer_dims[-1])

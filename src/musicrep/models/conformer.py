@@ -98,8 +98,8 @@ class Conformer(Encoder):
         self.layer_names = ["subsample"] + [f"block{i + 1}" for i in range(cfg.depth)]
         self.layer_dims = [cfg.dim] * (cfg.depth + 1)
 
-    def forward_layers(self, audio: Tensor) -> list[Tensor]:
-        x = self.subsample(self.input(audio))  # [B, C, F', T']
+    def forward_input(self, x: Tensor) -> list[Tensor]:
+        x = self.subsample(x)  # [B, C, F', T']
         b, c, f, t = x.shape
         x = self.proj(x.permute(0, 3, 1, 2).reshape(b, t, c * f))
         x = x + sinusoidal(t, x.shape[-1], x.device)[None]

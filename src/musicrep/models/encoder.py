@@ -14,6 +14,10 @@ What :class:`Encoder` guarantees (and the tests check for every family):
   ``weights_only`` torch files, checksum verified); the id then carries that checksum.
 * spectrogram encoders compute their own front-end (:class:`SpectrogramInput`), so every encoder takes
   16 kHz audio ``[B, samples]`` and nothing downstream needs to know what a model eats.
+* the front-end and the body are separate steps: ``forward_layers(audio) ==
+  forward_input(prepare(audio))``. :attr:`Encoder.input_kind` says what ``prepare`` gives (``"logmel"``:
+  :func:`standardise` d log-mel ``[B, 1, n_mels, frames]``; ``"waveform"``: the audio itself), so a
+  trainer can feed cached log-mel crops straight to ``forward_input`` without recomputing the front-end.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from torch import Tensor, nn
 from musicrep.frontends import LogMel
 from musicrep.models.base import TorchEncoder, load_weights
 
-__all__ = ["EncoderConfig", "Encoder", "SpectrogramInput", "seeded", "sinusoidal"]
+__all__ = ["EncoderConfig", "Encoder", "SpectrogramInput", "seeded", "sinusoidal", "standardise"]
 
 
 class EncoderConfig(BaseModel):
@@ -46,6 +50,14 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         yield
+
+
+def standardise(logmel: Tensor) -> Tensor:
+    """Per-item standardisation of log-mel ``[B, n_mels, frames]`` → ``[B, 1, n_mels, frames]``: zero mean
+    and unit variance over each item's whole window (the input every spectrogram encoder's body takes)."""
+    mu = logmel.mean(dim=(1, 2), keepdim=True)
+    sd = logmel.std(dim=(1, 2), keepdim=True)
+    return ((logmel - mu) / (sd + 1e-5)).unsqueeze(1)
 
 
 class SpectrogramInput(nn.Module):
@@ -80,11 +92,7 @@ class SpectrogramInput(nn.Module):
 
     def forward(self, audio: Tensor) -> Tensor:
         with torch.no_grad():
-            x = self._on(audio.device)(audio)
-            mu = x.mean(dim=(1, 2), keepdim=True)
-            sd = x.std(dim=(1, 2), keepdim=True)
-            x = (x - mu) / (sd + 1e-5)
-        return x.unsqueeze(1)
+            return standardise(self._on(audio.device)(audio))
 
 
 def sinusoidal(n: int, dim: int, device: torch.device | None = None) -> Tensor:
@@ -107,12 +115,16 @@ class Encoder(TorchEncoder):
 
     Subclasses set ``name``, ``Config`` (an :class:`EncoderConfig` subclass), ``sizes`` (size name →
     dict of config values) and implement ``build(cfg)`` (create modules and set ``frame_rate``,
-    ``layer_names``, ``layer_dims``) and ``forward_layers``.
+    ``layer_names``, ``layer_dims``; spectrogram families also ``self.input = SpectrogramInput(...)``) and
+    ``forward_input`` (the body, on what :meth:`prepare` gives).
     """
 
     Config: ClassVar[type[EncoderConfig]]
     sizes: ClassVar[dict[str, dict[str, Any]]]
     window_seconds = 3.0
+    #: what :meth:`prepare` gives the body: "logmel" (standardised ``[B, 1, n_mels, frames]``) or "waveform"
+    input_kind: ClassVar[str] = "logmel"
+    input: SpectrogramInput
 
     def __init__(self, size: str = "small", seed: int = 0, weights: str | Path | None = None, **overrides: Any) -> None:
         super().__init__()
@@ -137,3 +149,15 @@ class Encoder(TorchEncoder):
 
     def build(self, cfg: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def prepare(self, audio: Tensor) -> Tensor:
+        """16 kHz audio ``[B, samples]`` → the body's input: standardised log-mel ``[B, 1, n_mels, frames]``
+        (``input_kind == "logmel"``, no gradient) or the audio unchanged (``"waveform"``)."""
+        return self.input(audio) if self.input_kind == "logmel" else audio
+
+    def forward_input(self, x: Tensor) -> list[Tensor]:  # pragma: no cover - abstract
+        """The body: :meth:`prepare` 's output → per-layer ``[B, T_l, H_l]``."""
+        raise NotImplementedError
+
+    def forward_layers(self, audio: Tensor) -> list[Tensor]:
+        return self.forward_input(self.prepare(audio))

@@ -90,8 +90,7 @@ class MusiCNN(Encoder):
         self.layer_names = ["front", "mid1", "mid2", "mid3", "backend"]
         self.layer_dims = [c_front, cfg.mid_channels, cfg.mid_channels, cfg.mid_channels, cfg.backend_units]
 
-    def forward_layers(self, audio: Tensor) -> list[Tensor]:
-        x = self.input(audio)
+    def forward_input(self, x: Tensor) -> list[Tensor]:
         front = torch.cat([f(x) for f in self.front], dim=1)  # [B, C, T]
         m1 = self.mid[0](front)
         m2 = self.mid[1](m1) + m1  # residual connections of the mid-end

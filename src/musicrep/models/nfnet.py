@@ -208,8 +208,7 @@ class NFNet(Encoder):
         f = nn.functional.adaptive_avg_pool1d(fast.mean(dim=2), s.shape[-1])
         return torch.cat([s, f], dim=1).transpose(1, 2)
 
-    def forward_layers(self, audio: Tensor) -> list[Tensor]:
-        x = self.input(audio)
+    def forward_input(self, x: Tensor) -> list[Tensor]:
         s = _run_stem(self.slow_stem, x)
         f = _run_stem(self.fast_stem, x)
         out = [self._layer(s, f)]

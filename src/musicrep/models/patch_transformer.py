@@ -11,7 +11,7 @@ so the models run on any input length (3 s windows, 10 s clips) without interpol
 
 :class:`TMAE` adds :meth:`TMAE.forward_masked` — patchify, randomly keep ``1 - mask_ratio`` of the
 tokens per item, encode only those — and :meth:`TMAE.patch_targets`, the pieces a masked-reconstruction
-objective (in ``musicrep.pretrain``) needs; the decoder lives with that objective.
+objective (``musicrep.train.objectives``) needs; the decoder lives with that objective.
 
 Frame rate: patches start every ``stride_t`` log-mel frames (100 Hz / stride_t); :attr:`frame_rate` is
 that rate rounded down to a whole number of Hz (AST: time stride 10 → 10 Hz; TMAE: 16 → 6 Hz) and layers are average-pooled to
@@ -65,9 +65,9 @@ class PatchTransformer(Encoder):
         self.layer_names = ["embed"] + [f"block{i + 1}" for i in range(cfg.depth)]
         self.layer_dims = [cfg.dim] * (cfg.depth + 1)
 
-    def tokens(self, audio: Tensor) -> Tensor:
-        """Embedded patches with positions, ``[B, F_p, T_p, D]``."""
-        x = self.input(audio)
+    def tokens(self, x: Tensor) -> Tensor:
+        """Standardised log-mel ``[B, 1, n_mels, frames]`` (:meth:`prepare`) → embedded patches with
+        positions, ``[B, F_p, T_p, D]``."""
         if x.shape[-1] < self.cfg.patch_t:  # shorter than one patch: pad with silence (0 after standardising)
             x = nn.functional.pad(x, (0, self.cfg.patch_t - x.shape[-1]))
         z = self.patch(x).permute(0, 2, 3, 1)  # [B, F_p, T_p, D]
@@ -83,8 +83,8 @@ class PatchTransformer(Encoder):
             out.append(y.reshape(b, f, t, d).mean(dim=1))
         return out
 
-    def forward_layers(self, audio: Tensor) -> list[Tensor]:
-        return self._layers(self.tokens(audio))
+    def forward_input(self, x: Tensor) -> list[Tensor]:
+        return self._layers(self.tokens(x))
 
 
 class AST(PatchTransformer):
@@ -111,24 +111,24 @@ class TMAE(PatchTransformer):
             raise ValueError("tmae: patches must not overlap (stride_f == patch_f and stride_t == patch_t)")
         super().build(cfg)
 
-    def patch_targets(self, audio: Tensor) -> Tensor:
-        """Reconstruction targets: the standardised log-mel patches ``[B, F_p·T_p, patch_f·patch_t]``."""
-        x = self.input(audio)
+    def patch_targets(self, x: Tensor) -> Tensor:
+        """Reconstruction targets: the patches of the standardised log-mel ``x [B, 1, n_mels, frames]``
+        (:meth:`prepare`), ``[B, F_p·T_p, patch_f·patch_t]``."""
         pf, pt = self.cfg.patch_f, self.cfg.patch_t
         f_p, t_p = self.n_fpatch, x.shape[-1] // pt
         x = x[:, 0, : f_p * pf, : t_p * pt].reshape(x.shape[0], f_p, pf, t_p, pt)
         return x.permute(0, 1, 3, 2, 4).reshape(x.shape[0], f_p * t_p, pf * pt)
 
-    def forward_masked(self, audio: Tensor, mask_ratio: float = 0.75,
+    def forward_masked(self, x: Tensor, mask_ratio: float = 0.75,
                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """Encode a random ``1 - mask_ratio`` subset of patches per item.
+        """Encode a random ``1 - mask_ratio`` subset of the patches of ``x [B, 1, n_mels, frames]`` per item.
 
         Returns ``(latent [B, N_keep, D], mask [B, N] (1 = masked), ids_restore [B, N])``, token order
         frequency-major as in :meth:`patch_targets`; ``ids_restore`` un-shuffles decoder inputs.
         """
         if not 0.0 <= mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
-        z = self.tokens(audio)
+        z = self.tokens(x)
         b, f, t, d = z.shape
         x = z.reshape(b, f * t, d)
         n = f * t

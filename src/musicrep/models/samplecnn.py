@@ -34,6 +34,7 @@ class SampleCNN(Encoder):
     """CLMR's SampleCNN encoder on raw 16 kHz audio (see module docstring)."""
 
     name = "samplecnn"
+    input_kind = "waveform"
     Config = SampleCNNConfig
     sizes = {
         "small": {"stem_channels": 32, "channels": [32, 32, 64, 64, 64, 128, 128], "final_channels": 128,
@@ -62,7 +63,7 @@ class SampleCNN(Encoder):
             self.layer_names.append("final")
             self.layer_dims.append(cfg.final_channels)
 
-    def forward_layers(self, audio: Tensor) -> list[Tensor]:
+    def forward_input(self, audio: Tensor) -> list[Tensor]:
         x = audio / (audio.square().mean(dim=-1, keepdim=True).sqrt() + 1e-5)
         x = x.unsqueeze(1)
         if x.shape[-1] < 3:

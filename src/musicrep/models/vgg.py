@@ -53,8 +53,7 @@ class VGG(Encoder):
         self.layer_names = [f"block{i + 1}" for i in range(len(cfg.channels))]
         self.layer_dims = list(cfg.channels)
 
-    def forward_layers(self, audio: Tensor) -> list[Tensor]:
-        x = self.input(audio)
+    def forward_input(self, x: Tensor) -> list[Tensor]:
         out = []
         for block in self.blocks:
             x = block(x)
