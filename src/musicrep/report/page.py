@@ -293,20 +293,39 @@ def _augmentation(b: _Builder, run: Run, several: bool) -> None:
 
 def _limited_data(b: _Builder, run: Run, several: bool) -> None:
     b.section(*_section_title("Limited data", run, several))
-    view = views.limited_data_view(run.results)
-    if view.empty or view["budget_minutes"].isna().all():
+    curves, baselines = views.limited_data_view(run.results)
+    if curves.empty:
         b.note("No limited-data rows with a pretraining budget and a validation score.")
         return
-    for task, g in view.groupby("task", sort=True):
-        metric = _metric(g)
-        b.heading(f"{task} — {metric} vs pretraining budget")
-        b.figure(plots.limited_data_figure(g, str(task), metric), f"limited-data curves for {task}")
-        g = g.sort_values(["representation", "budget_minutes"])
+    ratios = views.curve_ratios(curves)
+    for task, g in curves.groupby("task", sort=True):
+        metric = str(g["metric"].iloc[0])
+        b.heading(f"{task} — {metric} vs pretraining minutes")
+        b.figure(plots.limited_data_figure(g, baselines[baselines["task"] == task], str(task), metric),
+                 f"limited-data learning curves for {task}")
+        r = ratios[ratios["task"] == task] if len(ratios) else ratios
+        if len(r):
+            b.note("How close the smallest budget and the untrained twin come to the largest budget (ratio of "
+                   "test scores; 1.0 = as good).")
+            b.table(pd.DataFrame({
+                "curve": [f"{rep} ({d}), {p}" for rep, d, p in zip(r["representation"], r["pretrain_data"],
+                                                                    r["probe"], strict=True)],
+                "random twin": r["twin"].map(_num),
+                "smallest budget": [f"{_num(v)} @ {m:g} min" for v, m in zip(r["smallest"], r["smallest_minutes"],
+                                                                              strict=True)],
+                "largest budget": [f"{_num(v)} @ {m:g} min" for v, m in zip(r["largest"], r["largest_minutes"],
+                                                                             strict=True)],
+                "smallest / largest": r["smallest_over_largest"].map(_num),
+                "twin / largest": r["twin_over_largest"].map(_num),
+            }), numeric=("random twin", "smallest / largest", "twin / largest"))
+        g = g.sort_values(["representation", "pretrain_data", "probe", "budget_minutes"])
         b.table(pd.DataFrame({
-            "representation": g["representation"], "pretraining minutes": g["budget_minutes"].map(lambda v: _num(v, 0)),
-            f"{metric} (test)": g["value"].map(_num),
-            "95 % CI": [_ci(lo, hi) for lo, hi in zip(g["ci_low"], g["ci_high"], strict=True)],
-        }), numeric=("pretraining minutes", f"{metric} (test)"))
+            "representation": g["representation"], "pretrained on": g["pretrain_data"], "probe": g["probe"],
+            "pretraining minutes": g["budget_minutes"].map(lambda v: _num(v, 0)),
+            f"{metric} (test, mean over seeds)": g["value"].map(_num),
+            "95 % CI band": [_ci(lo, hi) for lo, hi in zip(g["ci_low"], g["ci_high"], strict=True)],
+            "seeds": g["seeds"].astype(int).astype(str),
+        }), numeric=("pretraining minutes", f"{metric} (test, mean over seeds)", "seeds"))
 
 
 #: What each study adds to the page (``evaluate`` rows appear in the leaderboard only).

@@ -263,25 +263,39 @@ def augmentation_figure(view: pd.DataFrame, task: str, metric: str) -> bytes:
     return _png(fig)
 
 
-def limited_data_figure(view: pd.DataFrame, task: str, metric: str) -> bytes:
-    """Score vs pretraining minutes, a line per representation with its 95 % CI band (log x when every
-    budget is positive)."""
-    reps = sorted(view["representation"].unique())
-    colours = _colours(reps)
-    fig = Figure(figsize=(7, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    for rep in reps:
-        g = view[(view["representation"] == rep) & view["budget_minutes"].notna()]
-        g = g.assign(x=g["budget_minutes"].astype(float)).sort_values("x")
-        if len(g):
-            _band(ax, g["x"].to_numpy(dtype=float), g, colours[rep], "-", rep)
-    budgets = view["budget_minutes"].dropna().astype(float)
-    if len(budgets) and (budgets > 0).all():
+def limited_data_figure(curves: pd.DataFrame, baselines: pd.DataFrame, task: str, metric: str) -> bytes:
+    """Score vs pretraining minutes (log x), one panel per probe; a line per curve (representation ×
+    pretraining data) with its band over pretraining seeds (:func:`~musicrep.report.views.limited_data_view`),
+    the random-init twin (0 minutes) as the leftmost point, and baselines as dashed horizontal lines."""
+    probes = sorted(set(curves["probe"]) | set(baselines["probe"]))
+    names = sorted({f"{r} ({d})" for r, d in zip(curves["representation"], curves["pretrain_data"], strict=True)})
+    base_names = sorted(set(baselines["representation"]))
+    colours = _colours(names + base_names)
+    positive = curves.loc[curves["budget_minutes"] > 0, "budget_minutes"]
+    zero_at = float(positive.min()) / 2.5 if len(positive) else 1.0  # where "0 (random init)" sits on the log axis
+    fig, axes = _grid(max(1, len(probes)), 2, 5.4, 4.0)
+    for ax, probe in zip(axes, probes, strict=False):
+        sub = curves[curves["probe"] == probe]
+        for (rep, data), g in sub.groupby(["representation", "pretrain_data"], sort=True):
+            g = g.sort_values("budget_minutes")
+            x = g["budget_minutes"].to_numpy(dtype=float)
+            _band(ax, np.where(x > 0, x, zero_at), g, colours[f"{rep} ({data})"], "-", f"{rep} ({data})")
+        for _, r in baselines[baselines["probe"] == probe].iterrows():
+            ax.axhline(float(r["value"]), color=colours[str(r["representation"])], linestyle="--", linewidth=1.2,
+                       label=f"{r['representation']} (no pretraining)")
         ax.set_xscale("log")
-    ax.set_xlabel("pretraining audio (minutes)")
-    ax.set_ylabel(f"{metric} (test)")
-    ax.set_title(f"Limited data — {task}: score vs pretraining budget (bands: 95 % CI)")
-    ax.grid(alpha=0.3)
-    if reps:
-        ax.legend(fontsize=8)
+        ticks = sorted(set(positive.tolist()))
+        if (sub["budget_minutes"] == 0).any():
+            ax.set_xticks([zero_at, *ticks], ["0\n(random)", *[f"{t:g}" for t in ticks]])
+        elif ticks:
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("pretraining audio (minutes, log scale)")
+        ax.set_ylabel(f"{metric} (test)")
+        ax.set_title(f"{probe} probe")
+        ax.grid(alpha=0.3)
+    if not probes:
+        axes[0].text(0.5, 0.5, "no learning-curve rows", ha="center", va="center", transform=axes[0].transAxes)
+    _shared_legend(fig, axes)
+    fig.suptitle(f"Limited data — {task}: score vs pretraining minutes (bands: 95 % CI over every pretraining seed)")
     return _png(fig)

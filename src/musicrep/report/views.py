@@ -22,7 +22,9 @@ from musicrep.results import leaderboard
 
 __all__ = [
     "CLEAN",
+    "CURVE_KEYS",
     "STUDIES",
+    "curve_ratios",
     "augmentation_view",
     "clean_rows",
     "deformation_family",
@@ -208,7 +210,58 @@ def augmentation_view(results: pd.DataFrame) -> pd.DataFrame:
     return _board(rows)
 
 
-def limited_data_view(results: pd.DataFrame) -> pd.DataFrame:
-    """Per task, representation and pretraining budget (``budget_minutes``): the leaderboard value with CI
-    (rows of the ``limited-data`` study, clean audio)."""
-    return _board(clean_rows(results[results["study"] == "limited-data"]))
+#: The columns that name one learning curve (a line of the limited-data figure).
+CURVE_KEYS: list[str] = ["task", "representation", "pretrain_data", "probe"]
+
+
+def limited_data_view(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The learning curves of the ``limited-data`` study (clean audio): ``(curves, baselines)``.
+
+    Each probe is ranked on its own (the paper compares linear and MLP probes, so one must not hide the
+    other): per task, representation, pretraining data, probe, budget and pretraining seed, the layer
+    chosen on validation; then over pretraining seeds, ``value`` is the mean, and the band
+    ``[ci_low, ci_high]`` spans every seed's bootstrap 95 % CI (lowest low, highest high) — it covers both
+    test-set sampling and the spread between pretraining runs, which a t-interval over 2 seeds could not
+    say sensibly. ``curves`` has :data:`CURVE_KEYS` + ``budget_minutes`` (0 = the random-init twin),
+    ``value``, ``ci_low``, ``ci_high``, ``seeds``, ``metric``; ``baselines`` (rows without a budget:
+    handcrafted features, pretrained models) has the same columns less the budget.
+    """
+    cols = [*CURVE_KEYS, "budget_minutes", "value", "ci_low", "ci_high", "seeds", "metric"]
+    rows = clean_rows(results[results["study"] == "limited-data"]) if len(results) else results
+    if rows is None or rows.empty:
+        return pd.DataFrame(columns=cols), pd.DataFrame(columns=[c for c in cols if c != "budget_minutes"])
+    boards = [_board(g) for _, g in rows.groupby("probe", sort=True)]
+    board = pd.concat([b for b in boards if len(b)], ignore_index=True) if any(len(b) for b in boards) else \
+        pd.DataFrame(columns=[*rows.columns, "seeds"])
+    board = board.assign(pretrain_data=board["pretrain_data"].fillna("none"))
+    agg = {"value": ("value", "mean"), "ci_low": ("ci_low", "min"), "ci_high": ("ci_high", "max"),
+           "seeds": ("pretrain_seed", "nunique"), "metric": ("metric", "first")}
+    trained = board[board["budget_minutes"].notna()]
+    curves = (trained.assign(budget_minutes=trained["budget_minutes"].astype(float))
+              .groupby([*CURVE_KEYS, "budget_minutes"], sort=True).agg(**agg).reset_index())
+    base = board[board["budget_minutes"].isna()]
+    baselines = base.groupby(CURVE_KEYS, sort=True).agg(**agg).reset_index() if len(base) else \
+        pd.DataFrame(columns=[c for c in cols if c != "budget_minutes"])
+    return curves[cols], baselines
+
+
+def curve_ratios(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per learning curve: the score of the random twin (0 min), of the smallest positive budget and of
+    the largest, and the ratios smallest / largest and twin / largest (finding F1 and F2 of the paper:
+    how close 5 minutes, or no training, come to everything)."""
+    out = []
+    for key, g in curves.groupby(CURVE_KEYS, sort=True):
+        g = g.sort_values("budget_minutes")
+        pos = g[g["budget_minutes"] > 0]
+        if pos.empty:
+            continue
+        top, small = pos.iloc[-1], pos.iloc[0]
+        twin = g[g["budget_minutes"] == 0]
+        twin_v = float(twin["value"].iloc[0]) if len(twin) else float("nan")
+        top_v = float(top["value"])
+        out.append({**dict(zip(CURVE_KEYS, key, strict=True)), "metric": top["metric"],
+                    "twin": twin_v, "smallest_minutes": float(small["budget_minutes"]), "smallest": float(small["value"]),
+                    "largest_minutes": float(top["budget_minutes"]), "largest": top_v,
+                    "smallest_over_largest": float(small["value"]) / top_v if top_v else float("nan"),
+                    "twin_over_largest": twin_v / top_v if top_v else float("nan")})
+    return pd.DataFrame(out)
