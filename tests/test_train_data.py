@@ -23,7 +23,14 @@ from musicrep.data.task import write_task
 from musicrep.frontends import LogMel
 from musicrep.models.encoder import standardise
 from musicrep.theory import KEYS
-from musicrep.train.data import TrainData, TrainDataError, TrainDataWarning, build_cache, loader, val_batches
+from musicrep.train.data import (
+    TrainData,
+    TrainDataError,
+    TrainDataWarning,
+    build_cache,
+    loader,
+    val_batches,
+)
 
 SR = 16_000
 CROP = 3 * SR
@@ -78,7 +85,7 @@ def _expected_logmel(path: str, centre: float) -> torch.Tensor:
     (zeros outside the track, as centred framing pads), LogMel it and keep the 301 frames of the region."""
     audio, sr = sf.read(path, dtype="float32")
     assert sr == SR
-    s = int(round(centre * SR - CROP / 2))
+    s = round(centre * SR - CROP / 2)
     padded = np.concatenate([np.zeros(320, np.float32), audio, np.zeros(320, np.float32)])
     region = padded[s : s + CROP + 640]
     lm = LogMel()(torch.from_numpy(region)[None])[:, :, 2 : 2 + 301]
@@ -198,8 +205,8 @@ def test_budgets_are_nested_and_validation_is_outside_every_budget(tmp_path: Pat
 
 
 def test_a_batch_is_a_pure_function_of_seed_and_step(pool: Path) -> None:
-    kw = dict(pool=pool, kind="logmel", batch_size=8, pairs=True, augment_fraction=0.5, augmentations=CHEAP,
-              progress=False)
+    kw = {"pool": pool, "kind": "logmel", "batch_size": 8, "pairs": True, "augment_fraction": 0.5,
+          "augmentations": CHEAP, "progress": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TrainDataWarning)
         a, b, other = TrainData(**kw), TrainData(**kw), TrainData(**kw, seed=1)
@@ -266,9 +273,9 @@ def _write_task(root: Path, kind: str, vocabulary: list[str], labels: list[str])
     rows = []
     for i, lab in enumerate(labels):
         sf.write(root / "audio" / f"i{i}.wav", _signal(i, 4.0 + i % 3), SR)
-        rows.append(dict(id=f"i{i}", path=f"audio/i{i}.wav", split="train", label=lab, duration=4.0 + i % 3))
+        rows.append({"id": f"i{i}", "path": f"audio/i{i}.wav", "split": "train", "label": lab, "duration": 4.0 + i % 3})
     sf.write(root / "audio" / "test0.wav", _signal(99, 4.0), SR)
-    rows.append(dict(id="test0", path="audio/test0.wav", split="test", label=labels[0], duration=4.0))
+    rows.append({"id": "test0", "path": "audio/test0.wav", "split": "test", "label": labels[0], "duration": 4.0})
     write_task(root, {"name": "t", "kind": kind, "vocabulary": vocabulary}, rows, check_audio=False)
     return root
 

@@ -604,7 +604,7 @@ class TrainData:
             raise TrainDataError(f"batch_size: {batch_size} must be ≥ 1")
         self.features = _feature_kind(kind)
         self.input_kind = kind
-        self.crop_samples = int(round(crop_seconds * DEFAULT_SR))
+        self.crop_samples = round(crop_seconds * DEFAULT_SR)
         if self.crop_samples < self.features.unit:
             raise TrainDataError(f"crop_seconds: {crop_seconds} is too short")
         self.crop_rows = self.features.rows(self.crop_samples)
@@ -688,9 +688,6 @@ class TrainData:
         classes = k.classes(vocab)
         n = len(classes) if classes else int(ids.max()) + 1
         return np.eye(n, dtype=np.float32)[ids], n
-
-    def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # the cache drops its memmap itself (FeatureCache.__getstate__)
 
     # -------------------------------------------------------------- plans
     def _n_starts(self, table: pd.DataFrame) -> np.ndarray:
