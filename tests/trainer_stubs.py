@@ -73,7 +73,7 @@ class MeanTarget(nn.Module):
 
 def make(out: Path, model: str = "vgg", steps: int = 6, batch_size: int = 4, checkpoint_every: int = 2,
          seed: int = 0, sleep: float = 0.0, n_tracks: int = 10, minutes: float | str = "all",
-         **cfg_kw: object) -> tuple[PretrainConfig, MeanTarget, FakeData]:
+         noise: float = 0.01, **cfg_kw: object) -> tuple[PretrainConfig, MeanTarget, FakeData]:
     cfg = PretrainConfig.model_validate({
         "model": model, "objective": "mean-target", "steps": steps, "batch_size": batch_size, "lr": 1e-2,
         "warmup_steps": 2, "checkpoint_every": checkpoint_every, "val_every": 0, "log_every": 1,
@@ -82,7 +82,7 @@ def make(out: Path, model: str = "vgg", steps: int = 6, batch_size: int = 4, che
     data = FakeData(batch_size=batch_size, seed=seed, sleep=sleep, n_tracks=n_tracks,
                     kind=getattr(enc, "input_kind", "logmel"))
     with seeded(seed):  # as train.trainer.build draws heads: from the run's seed
-        objective = MeanTarget(enc)
+        objective = MeanTarget(enc, noise=noise)
     return cfg, objective, data
 
 

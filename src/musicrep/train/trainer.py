@@ -54,7 +54,7 @@ from musicrep.train.batch import Batch
 from musicrep.train.config import PretrainConfig, PretrainConfigError
 from musicrep.util import atomic_path
 
-__all__ = ["CURVE_COLUMNS", "STATE", "BatchSource", "Built", "Trainer", "build", "lr_factor", "pretrain",
+__all__ = ["CURVE_COLUMNS", "STATE", "BatchSource", "Built", "Trainer", "build", "check_out", "lr_factor", "pretrain",
            "resolve_device", "step_seed"]
 
 #: The resumable state, relative to the checkpoint folder.
@@ -63,6 +63,18 @@ STATE = Path("state") / "trainer.pt"
 CURVE_COLUMNS = ("step", "loss", "lr", "val_loss", "steps_per_s")
 #: Settings a resumed run may change (they do not alter the numbers it computes).
 _RESUMABLE_CHANGES = frozenset({"out", "device", "workers", "checkpoint_every", "log_every", "compile"})
+
+
+def check_out(out: Path, resume: bool) -> Path:
+    """``OUT/state/trainer.pt``, checked: it must exist to resume, and must not exist to start (a run never
+    overwrites another's checkpoint). Raises :class:`PretrainConfigError` saying which flag to use."""
+    path = Path(out) / STATE
+    if resume and not path.is_file():
+        raise PretrainConfigError(f"{path}: no checkpoint to resume; run without --resume to start")
+    if not resume and path.is_file():
+        raise PretrainConfigError(f"{out}: holds a checkpoint already; pass --resume to continue it or choose "
+                                  "another --out")
+    return path
 
 
 class BatchSource(Protocol):
@@ -193,24 +205,21 @@ class Trainer:
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            # find_unused_parameters: an objective may leave a head or an encoder layer out of a step's
-            # loss (e.g. a decoder used only by some batches); DDP would otherwise wait for its gradient
-            model = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda"
-                                            else None, find_unused_parameters=True)
+            # An objective that leaves some parameter out of a step's loss (a head used by some batches only)
+            # says so with `find_unused_parameters = True`; DDP would otherwise wait for that gradient forever.
+            # Off by default: the search costs an extra pass over the autograd graph every step.
+            model = DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=bool(getattr(self.objective, "find_unused_parameters", False)))
         if self.cfg.compile:
             model = torch.compile(model)  # type: ignore[assignment]
         return model
 
     # ------------------------------------------------------------ checkpoints
     def _check_resumable(self, resume: bool) -> dict[str, Any] | None:
-        path = self.out / STATE
+        path = check_out(self.out, resume)
         if not resume:
-            if path.is_file():
-                raise PretrainConfigError(f"{self.out}: holds a checkpoint already; pass --resume to continue it or "
-                                          "choose another --out")
             return None
-        if not path.is_file():
-            raise PretrainConfigError(f"{path}: no checkpoint to resume; run without --resume to start")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - a damaged state file is the user's to remove
@@ -394,13 +403,13 @@ def build(cfg: PretrainConfig) -> Built:
 
     Raises :class:`PretrainConfigError` naming the key (model, objective, pool/task, …) that is wrong.
     """
+    if cfg.pool is None and cfg.task is None:
+        raise PretrainConfigError("pool: give a pool folder (`musicrep data pool …`) with pool: DIR / --pool, or a "
+                                  "task folder with task: DIR / --task")
     from musicrep import models
     from musicrep.train import data as train_data
     from musicrep.train import objectives as train_objectives
 
-    if cfg.pool is None and cfg.task is None:
-        raise PretrainConfigError("pool: give a pool folder (`musicrep data pool …`) with pool: DIR / --pool, or a "
-                                  "task folder with task: DIR / --task")
     try:
         encoder = models.get(cfg.model, seed=cfg.seed, **cfg.encoder_config)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
@@ -446,4 +455,5 @@ def build(cfg: PretrainConfig) -> Built:
 
 def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) -> Path:
     """Build ``cfg``'s encoder, objective and data and train them; return the checkpoint folder."""
+    check_out(cfg.out, resume)  # before building: a wrong --resume / --out fails in a second, not after caching
     return build(cfg).trainer(cfg, progress=progress).run(resume=resume)
