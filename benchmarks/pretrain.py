@@ -13,6 +13,7 @@ Give ``--pool`` more than once (e.g. the music pool and a 10× larger synthetic 
 RSS does not grow with the pool (the cache is read by memmap only; target ≤ 4 GB).
 
     python benchmarks/pretrain.py --pool data/pool [--pool data/pool10x] [--steps 30] [--workers 1]
+    python benchmarks/pretrain.py --pool data/pool --bf16      # and --compile: keep them only where faster
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _peak_rss_mb() -> float:
 
 
 def one(model: str, objective: str, pool: str, steps: int, warm: int, batch: int, workers: int,
-        threads: int) -> dict[str, float | str]:
+        threads: int, bf16: bool = False, compile: bool = False) -> dict[str, float | str]:
     """Measure one encoder (runs inside its own process)."""
     import torch
 
@@ -49,7 +50,8 @@ def one(model: str, objective: str, pool: str, steps: int, warm: int, batch: int
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_pretrain({"model": model, "objective": objective, "pool": pool, "steps": warm + steps,
                              "batch_size": batch, "workers": workers, "checkpoint_every": 10**9, "val_every": 0,
-                             "log_every": warm, "device": "cpu", "out": tmp})
+                             "log_every": warm, "device": "cpu", "out": tmp,
+                             "bf16": bf16, "compile": compile})
         built = build(cfg)
         trainer = built.trainer(cfg)
         trainer.run()
@@ -61,9 +63,12 @@ def one(model: str, objective: str, pool: str, steps: int, warm: int, batch: int
         batch0 = built.data.batch(0)
         opt = torch.optim.AdamW([p for p in obj.parameters() if p.requires_grad], lr=1e-4)
 
+        model = torch.compile(obj) if compile else obj
+
         def step() -> None:
             opt.zero_grad(set_to_none=True)
-            loss, _ = obj(batch0)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss, _ = model(batch0)
             loss.backward()
             opt.step()
 
@@ -87,11 +92,14 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads of the training process")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (compare with a run without)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the objective (compare likewise)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one is not None:  # child: one measurement, as JSON on the last line
         model, objective, pool = a.one.split("|")
-        print(json.dumps(one(model, objective, pool, a.steps, a.warm, a.batch, a.workers, a.threads)))
+        print(json.dumps(one(model, objective, pool, a.steps, a.warm, a.batch, a.workers, a.threads, a.bf16,
+                             a.compile)))
         return
     print(f"{'model':<10} {'objective':<8} {'pool':<24} {'full/s':>8} {'bare/s':>8} {'ratio':>6} {'peak RSS':>9}")
     for pool in a.pool:
@@ -100,6 +108,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--pool", pool, "--one", f"{model}|{objective}|{pool}",
                    "--steps", str(a.steps), "--warm", str(a.warm), "--batch", str(a.batch),
                    "--workers", str(a.workers), "--threads", str(a.threads)]
+            cmd += ["--bf16"] * a.bf16 + ["--compile"] * a.compile
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
                 print(f"{model:<10} {objective:<8} {Path(pool).name:<24} failed: {res.stderr.strip().splitlines()[-1:]}")

@@ -197,12 +197,13 @@ def test_number_of_steps_does_not_depend_on_the_budget(tmp_path: Path) -> None:
     runs = []
     for minutes, tracks in ((5, 2), ("all", 200)):
         cfg, obj, data = trainer_stubs.make(tmp_path / f"b{minutes}", steps=3, batch_size=2, checkpoint_every=100,
-                                            minutes=minutes, n_tracks=tracks)
-        Trainer(cfg, obj, data).run()
+                                            minutes=minutes, n_tracks=tracks, val_every=3)
+        Trainer(cfg, obj, data, val=[data.global_batch(10**6)]).run()
         runs.append((data.calls, torch.load(cfg.out / "state" / "trainer.pt", weights_only=True)))
     for calls, state in runs:
         assert calls == [0, 1, 2]
         assert state["step"] == 3 and [r["step"] for r in state["curves"]] == [1, 2, 3]
+        assert [type(r["val_loss"]) for r in state["curves"]] == [str, str, float]  # validated at step 3 only
 
 
 def test_cli_pretrain_errors_are_one_line_naming_the_key(tmp_path: Path) -> None:

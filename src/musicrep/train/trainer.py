@@ -97,10 +97,14 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def step_seed(seed: int, step: int, rank: int = 0) -> int:
-    """A 63-bit seed for step ``step`` on rank ``rank``: independent streams, the same after a resume."""
-    return int(np.random.SeedSequence([seed, step, rank]).generate_state(2, dtype=np.uint32).view(np.uint64)[0]
-               >> np.uint64(1))
+#: ``step_seed`` streams: the step's global torch RNG, the mixup generator, validation
+STREAM_STEP, STREAM_MIXUP, STREAM_VAL = 0, 1, 2
+
+
+def step_seed(seed: int, step: int, rank: int = 0, stream: int = STREAM_STEP) -> int:
+    """A 63-bit seed for ``(seed, step, rank, stream)`` (all ≥ 0): independent streams, the same after a resume."""
+    entropy = [seed, step, rank, stream]
+    return int(np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32).view(np.uint64)[0] >> np.uint64(1))
 
 
 def resolve_device(device: str) -> torch.device:
@@ -294,7 +298,7 @@ class Trainer:
         self.objective.eval()
         total = torch.zeros((), device=self.device)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(step_seed(self.cfg.seed, -1, self.rank))  # the same masks at every validation
+            torch.manual_seed(step_seed(self.cfg.seed, 0, self.rank, STREAM_VAL))  # the same masks at every validation
             with torch.no_grad(), self._autocast():
                 for b in self.val:
                     b = _shard(b, self.rank, self.world) if self.world > 1 else b
@@ -339,7 +343,7 @@ class Trainer:
             torch.manual_seed(step_seed(self.cfg.seed, s, self.rank))  # every draw of step s is replayable
             batch = next(it).to(self.device)
             if self.mixup is not None:
-                gen = torch.Generator(device="cpu").manual_seed(step_seed(self.cfg.seed + 1, s, self.rank))
+                gen = torch.Generator(device="cpu").manual_seed(step_seed(self.cfg.seed, s, self.rank, STREAM_MIXUP))
                 batch = self.mixup(batch, gen)
             opt.zero_grad(set_to_none=True)
             with self._autocast():
