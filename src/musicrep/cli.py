@@ -47,6 +47,7 @@ USER_ERRORS: tuple[str, ...] = (
     "musicrep.report:ReportError",
     "musicrep.augment.base:DeformationError",
     "musicrep.train.config:PretrainConfigError",
+    "musicrep.train.data:TrainDataError",
 )
 _DEBUG = "musicrep.debug"  # key in click's ctx.meta, shared by every nested command context
 
