@@ -17,6 +17,7 @@ attached at the bottom of this file.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 from typing import Optional
@@ -45,6 +46,8 @@ USER_ERRORS: tuple[str, ...] = (
     "musicrep.models.base:WeightsError",
     "musicrep.report:ReportError",
     "musicrep.augment.base:DeformationError",
+    "musicrep.train.config:PretrainConfigError",
+    "musicrep.train.data:TrainDataError",
 )
 _DEBUG = "musicrep.debug"  # key in click's ctx.meta, shared by every nested command context
 
@@ -286,6 +289,45 @@ def embed(
     console.print(f"{file}: {r.id} layers={len(idx)} windows={len(res.starts)} ({w.window_seconds:g} s every "
                   f"{w.hop_seconds:g} s) {r.frame_rate:g} Hz width={res.mean.shape[1]}: {saved}", highlight=False,
                   soft_wrap=True)
+
+
+@app.command()
+def pretrain(
+    config: Optional[Path] = typer.Argument(None, help="YAML config (keys of `musicrep.train.config.PretrainConfig`); "
+                                            "or give --preset. Its keys win over the preset's."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="smoke (seconds, CI) | laptop (a small encoder "
+                                         "in ≤ 30 min on 2 cores) | paper (the seeds' settings)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Encoder: vgg, musicnn, samplecnn, ast, tmae, "
+                                        "nfnet, conformer."),
+    objective: Optional[str] = typer.Option(None, "--objective", help="supervised | simclr | masked | bestrq."),
+    minutes: Optional[str] = typer.Option(None, "--minutes", help="Budget: minutes of the pool/task (nested), or all."),
+    pool: Optional[Path] = typer.Option(None, "--pool", help="Unlabelled pool folder (`musicrep data pool`)."),
+    task: Optional[Path] = typer.Option(None, "--task", help="Or a task folder (labels for supervised)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimiser steps (the same for every budget)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder (default: the config's, or "
+                                       "runs/pretrain-PRESET)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT's last checkpoint."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto (CUDA when available) | cpu | cuda."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Pretrain an encoder with an objective on a budget of a pool (or task); OUT is then a representation.
+
+    Use it as {name: MODEL, config: {weights: OUT}} in `musicrep evaluate`/study configs, or
+    `musicrep embed --rep MODEL --weights OUT`. Under `torchrun --nproc_per_node N` it trains with DDP.
+    """
+    from musicrep.train.config import load_pretrain
+    from musicrep.train.trainer import pretrain as run_pretrain
+
+    if config is None and preset is None:
+        raise OptionError("give a CONFIG.yaml or --preset smoke|laptop|paper")
+    cfg = load_pretrain(config, preset, model=model, objective=objective, minutes=minutes, pool=pool, task=task,
+                        steps=steps, out=out, device=device)
+    t0 = time.perf_counter()
+    folder = run_pretrain(cfg, resume=resume, progress=not quiet)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
+    console.print(f"{cfg.model}/{cfg.objective}: {cfg.steps} steps in {time.perf_counter() - t0:.0f} s → {folder}\n"
+                  f"use it as {{name: {cfg.model}, config: {{weights: {folder}}}}}", highlight=False, soft_wrap=True)
 
 
 @app.command()

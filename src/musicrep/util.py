@@ -8,11 +8,15 @@ way, so they call one function instead of keeping three copies of the loop in st
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-__all__ = ["default_file_mode", "read_yaml_mapping", "sha256_file", "validation_problems"]
+__all__ = ["atomic_path", "default_file_mode", "read_yaml_mapping", "sha256_file", "validation_problems"]
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -30,6 +34,27 @@ def default_file_mode(path: str | os.PathLike[str]) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block ends without error, rename it onto ``path``.
+
+    Why: a run killed mid-write (SIGKILL, power) must leave either the old file or the new one, never half
+    of one — checkpoints are resumed from and results tables are read by other processes. The temporary
+    file is removed if the block raises; it gets the mode a plain ``open()`` would give.
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        default_file_mode(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def validation_problems(exc: Any) -> list[tuple[str, str]]:

@@ -28,7 +28,13 @@ from musicrep.audio import ClipTooShortError
 from musicrep.util import sha256_file
 
 __all__ = ["Representation", "TorchEncoder", "align_layers", "state_checksum", "load_state", "load_weights",
-           "WeightsError", "fold_batchnorm", "for_inference"]
+           "WeightsError", "fold_batchnorm", "for_inference", "CHECKPOINT_WEIGHTS", "CHECKPOINT_MODEL",
+           "read_checkpoint_model"]
+
+#: In a checkpoint folder written by ``musicrep pretrain``: the encoder's state dict …
+CHECKPOINT_WEIGHTS = "weights.safetensors"
+#: … and ``{"name": registry name, "config": the encoder's config()}``, enough to rebuild the encoder.
+CHECKPOINT_MODEL = "model.json"
 
 
 class WeightsError(FileNotFoundError):
@@ -55,13 +61,36 @@ def file_checksum(path: str | Path) -> str:
     return sha256_file(path)
 
 
+def read_checkpoint_model(folder: str | Path, name: str | None = None) -> dict[str, Any]:
+    """The ``{"name", "config"}`` of a checkpoint folder (``FOLDER/model.json``, written by pretraining).
+
+    With ``name``, the checkpoint must be of that representation. Raises :class:`WeightsError` naming the
+    file when it is missing, unreadable or of another encoder.
+    """
+    p = Path(folder) / CHECKPOINT_MODEL
+    if not p.is_file():
+        raise WeightsError(f"{p}: not found; a checkpoint folder written by `musicrep pretrain` holds "
+                           f"{CHECKPOINT_MODEL} and {CHECKPOINT_WEIGHTS}")
+    try:
+        info = json.loads(p.read_text(encoding="utf-8"))
+        saved, config = str(info["name"]), dict(info.get("config") or {})
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise WeightsError(f"{p}: unreadable ({exc}); expected {{\"name\": ..., \"config\": {{...}}}}") from None
+    if name is not None and saved != name:
+        raise WeightsError(f"{p}: a {saved} checkpoint, not {name}; use name: {saved}")
+    return {"name": saved, "config": config}
+
+
 def load_weights(module: nn.Module, path: str | Path, sha256: str | None = None, strict: bool = True) -> nn.Module:
     """Load a ``.safetensors`` (preferred) or ``.pt`` state dict into ``module``, verifying its checksum.
 
     ``.pt`` files are read with ``torch.load(weights_only=True)`` so no pickled code ever runs. If
-    ``sha256`` is given it must match the file (or ``<file>.sha256`` beside it, when present).
+    ``sha256`` is given it must match the file (or ``<file>.sha256`` beside it, when present). A folder
+    (a pretraining checkpoint) means its :data:`CHECKPOINT_WEIGHTS`.
     """
     p = Path(path)
+    if p.is_dir():
+        p = p / CHECKPOINT_WEIGHTS
     if not p.is_file():
         raise WeightsError(f"{p}: weights file not found; pass the path of a .safetensors file written by "
                            f"musicrep (or convert a checkpoint) with weights=PATH")

@@ -11,7 +11,9 @@ What :class:`Encoder` guarantees (and the tests check for every family):
   seeded with it, so the same seed gives bit-identical weights (and id) without disturbing the caller's
   global RNG state.
 * ``weights=PATH`` loads a checkpoint with :func:`musicrep.models.base.load_weights` (safetensors or
-  ``weights_only`` torch files, checksum verified); the id then carries that checksum.
+  ``weights_only`` torch files, checksum verified); the id then carries that checksum. ``weights=DIR``
+  (a folder written by ``musicrep pretrain``) loads ``DIR/weights.safetensors`` and rebuilds the encoder
+  with ``DIR/model.json``'s config, so a checkpoint is a representation with no other setting.
 * spectrogram encoders compute their own front-end (:class:`SpectrogramInput`), so every encoder takes
   16 kHz audio ``[B, samples]`` and nothing downstream needs to know what a model eats.
 * the front-end and the body are separate steps: ``forward_layers(audio) ==
@@ -33,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import Tensor, nn
 
 from musicrep.frontends import LogMel
-from musicrep.models.base import TorchEncoder, load_weights
+from musicrep.models.base import TorchEncoder, load_weights, read_checkpoint_model
 
 __all__ = ["EncoderConfig", "Encoder", "SpectrogramInput", "seeded", "sinusoidal", "standardise"]
 
@@ -126,8 +128,17 @@ class Encoder(TorchEncoder):
     input_kind: ClassVar[str] = "logmel"
     input: SpectrogramInput
 
-    def __init__(self, size: str = "small", seed: int = 0, weights: str | Path | None = None, **overrides: Any) -> None:
+    def __init__(self, size: str | None = None, seed: int = 0, weights: str | Path | None = None,
+                 **overrides: Any) -> None:
+        """``size`` defaults to ``"small"``, or with ``weights=DIR`` to the checkpoint's; keyword overrides
+        win over the checkpoint's config (an explicit other ``size`` drops the checkpoint's config)."""
         super().__init__()
+        if weights is not None and Path(weights).is_dir():
+            saved = dict(read_checkpoint_model(weights, self.name)["config"])
+            saved_size = saved.pop("size", "small")
+            if size is None or size == saved_size:
+                size, overrides = saved_size, {**saved, **overrides}
+        size = "small" if size is None else size
         if size not in self.sizes:
             raise ValueError(f"{self.name}: unknown size {size!r}; choose one of {sorted(self.sizes)}")
         try:
