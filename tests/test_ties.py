@@ -77,7 +77,7 @@ def test_sentence_when_nothing_is_tied(tmp_path: Path) -> None:
     table = _unit(out, read_results(out / "results.csv"), "a", a, y, ids)
     table = _unit(out, table, "b", b, y, ids)
     s = tie_sentence(tied_with_winner(table, out))
-    assert "tells it apart from every other representation (all 1 are worse)" in s and s.startswith("t: a (linear)")
+    assert "tells it apart from the only other representation, which is worse" in s and s.startswith("t: a (linear)")
 
 
 def test_report_shows_the_sentence_from_ties_csv(tmp_path: Path) -> None:

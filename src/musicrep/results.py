@@ -405,13 +405,14 @@ def tie_sentence(rows: pd.DataFrame) -> str:
     if len(compared) == 0:
         body = "; nothing else could be compared with it"
     elif len(tied) == 0:
-        body = (f"; {how} tells it apart from every other representation "
-                f"(all {len(worse)} are worse)")
+        body = (f"; {how} tells it apart from the only other representation, which is worse" if len(worse) == 1
+                else f"; {how} tells it apart from every other representation (all {len(worse)} are worse)")
     else:
         names = ", ".join(f"{t} ({float(v):.3f})" for t, v in zip(tied["representation"], tied["value"], strict=True))
         verb = "is" if len(tied) == 1 else "are"
         body = (f"; {names} {verb} statistically indistinguishable from it ({how}: the 95 % CI of the "
-                f"difference contains 0)" + (f", and the other {len(worse)} are worse" if len(worse) else ""))
+                f"difference contains 0)" + ("" if worse.empty else ", and the other one is worse" if len(worse) == 1
+                                            else f", and the other {len(worse)} are worse"))
     tail = ("" if missing.empty else
             f"; not compared (no per-item predictions kept): {', '.join(map(str, missing['representation']))}")
     return head + body + tail + "."
