@@ -223,3 +223,31 @@ def test_unknown_representation_or_setting_is_a_config_error_naming_it(tmp_path:
     result = CliRunner().invoke(app, ["evaluate", str(path)])
     assert result.exit_code == 2 and "representation vgg-sisesmall" in result.output and "sise" in result.output
     assert "Traceback" not in result.output
+
+
+def test_predictions_are_kept_and_reproduce_the_reported_value(tmp_path: Path) -> None:
+    """Every unit leaves its test predictions beside results.csv; re-scoring them gives the row's value."""
+    from musicrep.metrics import get_metric
+    from musicrep.results import read_predictions
+
+    task = make_task(tmp_path / "task")
+    res = evaluate(load_config(config(tmp_path, task)), progress=False)
+    for _, row in res.iterrows():
+        ids, ref, est = read_predictions(tmp_path / "out", row)
+        assert sorted(ids) == sorted(Task.load(task).split("test")["id"])  # the test items, by id
+        assert get_metric(row["metric"])(ref, est) == pytest.approx(row["value"])
+
+
+def test_extra_seeds_refit_only_the_named_unit(tmp_path: Path) -> None:
+    task = make_task(tmp_path / "task")
+    cfg = load_config(config(tmp_path, task, probes=["linear", "mlp"]))
+    evaluate(cfg, progress=False)
+    res = evaluate(cfg, progress=False, extra_seeds={("test-bands", "tones", "mlp"): (0, 1, 2)})
+    seeds = res.groupby("probe")["seed"].apply(lambda s: sorted(set(s)))
+    assert seeds["mlp"] == [0, 1, 2] and seeds["linear"] == [0]
+    board = leaderboard(res)
+    mlp = board[board["probe"] == "mlp"]
+    if len(mlp):  # the leaderboard row of a multi-seed entry carries the spread of its seeds
+        r = mlp.iloc[0]
+        vals = res[(res["probe"] == "mlp") & (res["layer"] == r["layer"]) & (res["metric"] == "accuracy")]["value"]
+        assert (r["seeds"], r["value_min"], r["value_max"]) == (3, vals.min(), vals.max())

@@ -185,3 +185,53 @@ def test_tempo_accuracies_by_hand() -> None:
     assert M.tempo_acc2(ref, est) == pytest.approx(3 / 5)
     lo, hi = M.bootstrap_ci("tempo_acc2", ref, est, n=300)
     assert 0.0 <= lo <= 0.6 <= hi <= 1.0
+
+
+def test_paired_bootstrap_equals_a_hand_computed_paired_resampling() -> None:
+    """Same item draws for both systems: recompute every resample's accuracy difference by hand (numpy)."""
+    rng = np.random.default_rng(7)
+    n_items, draws = 50, 400
+    y = rng.integers(0, 4, n_items)
+    a = np.where(rng.random(n_items) < 0.8, y, (y + 1) % 4)
+    b = np.where(rng.random(n_items) < 0.6, y, (y + 2) % 4)
+    got = M.paired_bootstrap("accuracy", y, a, b, n=draws, seed=11)
+    idx = np.random.default_rng(11).integers(0, n_items, size=(draws, n_items))  # the documented draw
+    diffs = [np.mean(a[i] == y[i]) - np.mean(b[i] == y[i]) for i in idx]
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    assert got.difference == pytest.approx(np.mean(a == y) - np.mean(b == y))
+    assert (got.low, got.high) == pytest.approx((lo, hi))
+    assert got.n_items == n_items and got.n_resamples == draws
+
+
+def test_paired_bootstrap_map_equals_sklearn_per_draw() -> None:
+    rng = np.random.default_rng(2)
+    y = (rng.random((40, 5)) < 0.3).astype(int)
+    sa, sb = rng.random((40, 5)) + 0.8 * y, rng.random((40, 5)) + 0.3 * y
+    got = M.paired_bootstrap("map", y, sa, sb, n=150, seed=4)
+    idx = np.random.default_rng(4).integers(0, 40, size=(150, 40))
+
+    def ap(t, s):  # sklearn, label columns without a positive skipped (as the metric documents)
+        keep = t.sum(0) > 0
+        return skm.average_precision_score(t[:, keep], s[:, keep], average="macro")
+
+    diffs = np.array([ap(y[i], sa[i]) - ap(y[i], sb[i]) for i in idx])
+    assert (got.low, got.high) == pytest.approx(tuple(np.percentile(diffs, [2.5, 97.5])))
+
+
+def test_paired_bootstrap_is_narrower_than_unpaired_cis_and_says_tied() -> None:
+    """Two systems that differ on 8 of 400 items: their own CIs overlap, the paired CI excludes 0 (b never
+    beats a); identical systems are tied with a zero-width interval."""
+    y = np.zeros(400, int)
+    a = y.copy()
+    b = y.copy()
+    b[:8] = 1  # b is wrong on 8 items, a on none besides the ones below
+    a[100:150] = 1
+    b[100:150] = 1  # both wrong on 50 more items: shared difficulty cancels in the difference
+    ca, cb = M.bootstrap_ci("accuracy", y, a, seed=0), M.bootstrap_ci("accuracy", y, b, seed=0)
+    assert ca[0] < cb[1]  # unpaired intervals overlap
+    d = M.paired_bootstrap("accuracy", y, a, b, seed=0)
+    assert d.difference == pytest.approx(8 / 400) and d.low > 0 and not d.tied
+    same = M.paired_bootstrap("accuracy", y, a, a, seed=0)
+    assert same.tied and same.low == same.high == 0.0
+    with pytest.raises(ValueError, match="same items"):
+        M.paired_bootstrap("accuracy", y, a, b[:-1])

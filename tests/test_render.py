@@ -198,3 +198,21 @@ def test_metre_labels_agree_with_music21_time_signature(tmp_path: Path) -> None:
         sigs = {ts.ratioString for ts in score.recurse().getElementsByClass("TimeSignature")}
         assert sigs == {row["label"]}, row["id"]
     _no_group_in_two_splits(task)
+
+
+def test_pitches_per_split_subsets_each_programs_pitches() -> None:
+    """The demo's note plan: three octaves, each program playing a seeded subset of them per split."""
+    from collections import Counter
+
+    from musicrep.data.render.notes import plan_notes
+
+    jobs = plan_notes(np.random.default_rng(0), ("piano", "guitar"), programs_per_family=5, split_counts=(2, 1, 2),
+                      pitches=range(48, 84), velocities=(100,), pitches_per_split={"train": 18, "valid": 8, "test": 14})
+    per_program = Counter((j.row["program"], j.row["split"]) for j in jobs)
+    want = {"train": 18, "valid": 8, "test": 14}
+    assert all(n == want[split] for (_, split), n in per_program.items())
+    assert Counter(s for _, s in per_program) == {"train": 4, "valid": 2, "test": 4}
+    assert {j.row["pitch"] for j in jobs} <= set(range(48, 84))
+    again = plan_notes(np.random.default_rng(0), ("piano", "guitar"), programs_per_family=5, split_counts=(2, 1, 2),
+                       pitches=range(48, 84), velocities=(100,), pitches_per_split=want)
+    assert [j.id for j in again] == [j.id for j in jobs]  # seeded: the same plan twice

@@ -169,7 +169,9 @@ def _expected_leaderboard(results: pd.DataFrame) -> pd.DataFrame:
         g = g[g["metric"] == primary_metric(TASKS[task]).name]
         means = g.groupby(["layer", "probe"])[["valid_value", "value", "ci_low", "ci_high"]].mean()
         best = means["valid_value"].idxmax()
-        out.append({"task": task, "representation": rep, "layer": best[0], "probe": best[1], **means.loc[best]})
+        at = g.set_index(["layer", "probe"]).loc[[best], "value"]  # every seed's test value there
+        out.append({"task": task, "representation": rep, "layer": best[0], "probe": best[1], **means.loc[best],
+                    "value_min": at.min(), "value_max": at.max()})
     return pd.DataFrame(out)
 
 
@@ -207,7 +209,7 @@ def test_evaluate_run_leaderboard_matches_pandas(runs: dict[str, Path], tmp_path
             assert r[4] == f"{e['value']:.3f}"
             assert r[5] == _fmt_ci(e["ci_low"], e["ci_high"])
             assert r[6] == f"{e['valid_value']:.3f}"
-            assert r[7] == "2"
+            assert r[7] == f"2: {e['value_min']:.3f}–{e['value_max']:.3f}"  # two seeds and their spread
     # an evaluate-only run has no study sections, but the leaderboard bars and the provenance
     assert not any(h.startswith(("Layer-wise", "Robustness", "Augmentation")) for h in parsed.h2s)
     assert len(parsed.images) == len(TASKS)

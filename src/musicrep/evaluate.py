@@ -20,7 +20,7 @@ import json
 import logging
 import platform
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -38,6 +38,7 @@ from musicrep.kinds import get_kind
 from musicrep.metrics import METRICS
 from musicrep.probe import PROBES, ProbeData, ProbeSetup, Split, evaluate_probe
 from musicrep.results import (
+    PREDICTIONS_KEY,
     RESULT_COLUMNS,
     append_rows,
     best_line,
@@ -45,6 +46,7 @@ from musicrep.results import (
     leaderboard,
     read_results,
     write_csv_atomic,
+    write_predictions,
 )
 
 __all__ = ["Run", "TaskEmbeddings", "Unit", "embed_for_run", "embed_task", "evaluate", "run_unit", "task_window",
@@ -180,6 +182,8 @@ def run_unit(unit: Unit, emb: TaskEmbeddings, tests: dict[str, Split] | None = N
     ``tests`` (deformation string → the test split's embeddings of that audio; default ``{"none": emb's
     own test split}``), the key filling the ``deformation`` column. Selection is on the valid split when it
     has items, else grouped k-fold on train. ``n_failed`` adds items lost elsewhere (e.g. in a deformed copy).
+    Each row also carries the test predictions under :data:`~musicrep.results.PREDICTIONS_KEY` (with the
+    item ids where the test set is ``emb``'s own), which :meth:`Run.add` writes beside the results.
     """
     task = unit.task
     has_valid = emb.n("valid") > 0
@@ -192,8 +196,19 @@ def run_unit(unit: Unit, emb: TaskEmbeddings, tests: dict[str, Split] | None = N
              "budget_minutes": unit.budget_minutes, "task": task.name, "kind": task.kind,
              "n_failed": emb.n_failed + n_failed, "selection": "valid" if has_valid else "kfold",
              "unit_key": unit.unit_key}
-    return [{**{c: None for c in RESULT_COLUMNS}, "deformation": "none", **r, **fixed,
-             "layer": _layer_label(r.get("layer"), emb.layer_names)} for r in rows]
+    # item ids are known for the task's own test split; a deformed copy's items are paired in order only
+    own = {name for name, split in tests.items() if split is emb.splits["test"]}
+    out = []
+    for r in rows:
+        row = {**{c: None for c in RESULT_COLUMNS}, "deformation": "none", **r, **fixed,
+               "layer": _layer_label(r.get("layer"), emb.layer_names)}
+        pred = r.get(PREDICTIONS_KEY)
+        if pred is not None:
+            ref, est = pred
+            row[PREDICTIONS_KEY] = {"ref": ref, "est": est,
+                                    "ids": emb.ids.get("test") if row["deformation"] in own else None}
+        out.append(row)
+    return out
 
 
 class Run:
@@ -221,7 +236,11 @@ class Run:
         return (label, task, probe, str(seed), ukey) in self.done
 
     def add(self, rows: list[dict[str, Any]]) -> None:
-        self.results = append_rows(self.results, rows, self.results_path)
+        """Append one unit's rows; their test predictions (if any) go to the unit's predictions file first,
+        so a unit present in ``results.csv`` has its file too."""
+        write_predictions(self.out, rows)
+        self.results = append_rows(self.results, [{k: v for k, v in r.items() if k != PREDICTIONS_KEY}
+                                                  for r in rows], self.results_path)
 
     def error(self, representation: str, task: str, path: str, error: str) -> None:
         self.errors.append({"representation": representation, "task": task, "path": path, "error": error})
@@ -255,14 +274,21 @@ def evaluate(
     progress: bool = True,
     probe_runner: ProbeRunner = evaluate_probe,
     console: Any = None,
+    extra_seeds: Mapping[tuple[str, str, str], Collection[int]] | None = None,
 ) -> pd.DataFrame:
-    """Run every (representation, task, probe, seed) not yet in ``OUT/results.csv``; return the full table."""
+    """Run every (representation, task, probe, seed) not yet in ``OUT/results.csv``; return the full table.
+
+    ``extra_seeds``: (representation label, task name, probe) → probe seeds to fit besides ``cfg.seeds``,
+    e.g. the demo re-fitting each task's winner with 3 seeds without re-fitting everything else.
+    """
     run = Run(cfg.out, cfg, console)
     tasks = [Task.load(t) for t in cfg.tasks]
     run.check_tasks(tasks)
+    extra = extra_seeds or {}
     for rc in cfg.representations:
         label = rc.display
-        pending = [(t, p, s) for t in tasks for p in (rc.probes or cfg.probes) for s in cfg.seeds
+        pending = [(t, p, s) for t in tasks for p in (rc.probes or cfg.probes)
+                   for s in sorted(set(cfg.seeds) | set(extra.get((label, t.name, p), ())))
                    if not run.is_done(label, t.name, p, s, unit_key(cfg, rc, task_window(t, cfg.window)))
                    and _applies(p, t.kind, cfg.layers, rc.name) and (rc.tasks is None or t.name in rc.tasks)]
         if not pending:

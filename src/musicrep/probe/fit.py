@@ -32,6 +32,7 @@ from musicrep.probe.neighbors import KNN, Centroid
 from musicrep.probe.stacked import train_stacked
 from musicrep.probe.tempo import TempoPeak
 from musicrep.probe.types import ProbeData, ProbeSetup
+from musicrep.results import PREDICTIONS_KEY
 
 __all__ = ["ProbeSpec", "PROBES", "Standardizer", "TargetScaler", "FittedProbe", "fit_probe", "evaluate_probe"]
 
@@ -524,6 +525,10 @@ def evaluate_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> list[di
     each row also gets ``deformation`` (the test set's name). With ``layer="all"`` there is a row per layer
     (each with its own selected config). CIs are percentile bootstraps over test items
     (``setup.n_bootstrap`` resamples, seeded by the seed). Metrics: ``data.metrics`` or the kind's defaults.
+    Each row also carries, under :data:`musicrep.results.PREDICTIONS_KEY` (not a results column), the
+    ``(reference, estimate)`` its value was computed from, one entry per test item in test order, so
+    that two probes can be compared item by item (:func:`musicrep.metrics.paired_bootstrap`); the run
+    folder keeps them (:func:`musicrep.results.write_predictions`).
     Raises ``ValueError`` without a test split.
     """
     if data.test is None:
@@ -549,5 +554,6 @@ def evaluate_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> list[di
                     "layer_weights": "" if lw is None else json.dumps([round(float(w), 6) for w in lw]),
                     "n_train": len(data.train), "n_test": len(yte),
                     **({"deformation": test_name} if named is not None else {}),
+                    PREDICTIONS_KEY: (ref, est),
                 })
     return rows

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from musicrep.metrics import primary_metric
+from musicrep.results import seed_spread, tie_sentence
 from musicrep.report import plots, views
 from musicrep.report.runs import Run
 
@@ -185,8 +186,12 @@ def _leaderboard(b: _Builder, runs: list[Run]) -> None:
         b.table(pd.DataFrame({
             "rank": range(1, len(g) + 1), "representation": g["label"], "probe": g["probe"], "layer": g["layer"],
             f"{metric} (test)": g["value"].map(_num), "95 % CI": [_ci(lo, hi) for lo, hi in zip(g["ci_low"], g["ci_high"])],
-            "valid": g["valid_value"].map(_num), "seeds": g["seeds"].map(lambda s: "—" if pd.isna(s) else f"{int(s)}"),
-        }), numeric=("rank", f"{metric} (test)", "valid", "seeds"), best_first=True)
+            "valid": g["valid_value"].map(_num), "seeds (min–max)": [seed_spread(r) for _, r in g.iterrows()],
+        }), numeric=("rank", f"{metric} (test)", "valid", "seeds (min–max)"), best_first=True)
+        for r in runs:  # the demo's sentence: winner, CI, seed spread and what is tied with it
+            if r.ties is not None and (r.ties["task"] == task).any():
+                prefix = f"run {r.name}: " if len(runs) > 1 else ""
+                b.note(prefix + tie_sentence(r.ties[r.ties["task"] == task]))
         b.figure(plots.leaderboard_figure(g, str(task), metric), f"leaderboard bars for {task}")
 
 

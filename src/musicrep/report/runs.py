@@ -2,7 +2,8 @@
 
 Takes folders written by ``musicrep evaluate`` or ``musicrep study``; gives one :class:`Run` per folder
 with its results (through :func:`musicrep.results.read_results`, the one reader of the table), its
-resolved config text, package versions, unreadable-file records and layer-to-layer CKA table.
+resolved config text, package versions, unreadable-file records, layer-to-layer CKA table and, where
+the demo wrote one, ``ties.csv`` (which entries a paired bootstrap cannot tell apart from each task's winner).
 
 Why tolerant: a report is often made from a run that was interrupted or copied without its side files;
 a missing ``versions.json`` should cost one line in the report, not the report. Only a folder without a
@@ -18,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from musicrep.results import read_results
+from musicrep.results import TIES_COLUMNS, read_results
 
 __all__ = ["CKA_COLUMNS", "ReportError", "Run", "load_run", "load_runs"]
 
@@ -45,6 +46,7 @@ class Run:
     versions: dict[str, Any] | None = None
     errors: pd.DataFrame | None = None
     cka: pd.DataFrame | None = None
+    ties: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -97,6 +99,18 @@ def load_run(path: str | Path, name: str | None = None) -> Run:
                 run.notes.append(f"cka.csv lacks the column(s) {', '.join(missing)}; CKA matrices left out")
             else:
                 run.cka = frame
+    ties = path / "ties.csv"
+    if ties.is_file():  # written by the demo (musicrep.results.tied_with_winner); absent elsewhere
+        try:
+            frame = pd.read_csv(ties, dtype={"representation": str, "task": str, "winner": str, "status": str})
+        except (ValueError, pd.errors.ParserError) as exc:
+            run.notes.append(f"ties.csv is not readable ({exc})")
+        else:
+            missing = [c for c in TIES_COLUMNS if c not in frame.columns]
+            if missing:
+                run.notes.append(f"ties.csv lacks the column(s) {', '.join(missing)}; the tie sentences are left out")
+            else:
+                run.ties = frame
     return run
 
 

@@ -70,7 +70,7 @@ def _board(rows: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard of ``rows``, always with the leaderboard's columns (empty when nothing is ranked)."""
     board = leaderboard(rows) if len(rows) else pd.DataFrame()
     if board.empty:
-        return pd.DataFrame(columns=[*rows.columns, "seeds"])
+        return pd.DataFrame(columns=[*rows.columns, "seeds", "value_min", "value_max"])
     return board
 
 

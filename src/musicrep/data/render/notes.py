@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import Counter
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +72,17 @@ def audit_programs(synth: Synth, programs: Sequence[int]) -> dict[int, str]:
 def plan_notes(rng: np.random.Generator, families: Sequence[str] = NOTE_FAMILIES, programs_per_family: int = 8,
                split_counts: tuple[int, int, int] = (6, 1, 1), pitches: Sequence[int] | None = None,
                velocities: Sequence[int] = VELOCITIES, n: int | None = None,
-               exclude: Container[int] = frozenset()) -> list[Job]:
+               exclude: Container[int] = frozenset(),
+               pitches_per_split: Mapping[str, int] | None = None) -> list[Job]:
     """NSynth-like grid of single notes (4 s, note-off at 3 s), split by program.
 
     Each family's usable programs (not in ``exclude``, see :func:`audit_programs`) are shuffled, the
     first ``programs_per_family`` kept and dealt ``split_counts`` = (train, valid, test), so test
-    instruments are never heard in training. ``pitches`` overrides the per-family ranges. With ``n``,
-    a seeded random subset of the grid is kept (in grid order).
+    instruments are never heard in training. ``pitches`` overrides the per-family ranges. With
+    ``pitches_per_split`` (split → count), each program of that split plays a seeded random subset of that
+    many of its pitches (in pitch order), so a wide pitch range costs fewer notes where fewer are needed
+    (the demo: many test notes for a tight CI, fewer for selection). With ``n``, a seeded random subset
+    of the grid is kept (in grid order).
     """
     jobs = []
     for fam in families:
@@ -87,7 +91,10 @@ def plan_notes(rng: np.random.Generator, families: Sequence[str] = NOTE_FAMILIES
         split_of = _deal(progs[:programs_per_family], split_counts)
         for prog, split in split_of.items():
             lo, hi = FAMILY_RANGE[fam]
-            for pitch in pitches if pitches is not None else range(lo, hi + 1):
+            grid = list(pitches if pitches is not None else range(lo, hi + 1))
+            if pitches_per_split is not None and pitches_per_split.get(split, len(grid)) < len(grid):
+                grid = sorted(int(p) for p in rng.choice(grid, size=pitches_per_split[split], replace=False))
+            for pitch in grid:
                 for vel in velocities:
                     item = f"p{prog:03d}-m{pitch:03d}-v{vel:03d}"
                     jobs.append(Job(
