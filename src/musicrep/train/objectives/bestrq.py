@@ -67,9 +67,11 @@ class BestRQ(Objective):
         """Codebook ids ``[B, n_out]`` of log-mel ``mel [B, T, n_mels]`` grouped for ``n_out`` output frames."""
         b, t, m = mel.shape
         idx = frame_groups(t, n_out, self.group, mel.device)  # [n_out, g]
-        stacked = mel.float()[:, idx].reshape(b, n_out, self.group * m)
-        z = F.normalize(stacked @ self.projection, dim=-1)
-        return (z @ self.codebook.T).argmax(dim=-1)
+        # float32 even under bf16 autocast: the targets must not depend on the training precision
+        with torch.autocast(mel.device.type, enabled=False):
+            stacked = mel.float()[:, idx].reshape(b, n_out, self.group * m)
+            z = F.normalize(stacked @ self.projection, dim=-1)
+            return (z @ self.codebook.T).argmax(dim=-1)
 
     def forward(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         """``batch.x`` ``[B, ...]`` → (loss, {"loss", "acc"}): CE on masked output frames."""

@@ -118,8 +118,8 @@ class SpanMasker:
     def __call__(self, x: Tensor) -> MaskedInput:
         """``x`` (encoder input) → :class:`MaskedInput`."""
         if self.waveform:
-            with torch.no_grad():
-                mel = self.front(x)[:, 0].transpose(1, 2)  # [B, T, n_mels]
+            with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # targets in float32
+                mel = self.front(x.float())[:, 0].transpose(1, 2)  # [B, T, n_mels]
             b, t = mel.shape[:2]
             mask = span_mask(b, t, self.ratio, self.span).to(x.device)
             nearest = ((torch.arange(x.shape[-1], device=x.device) + self.hop // 2) // self.hop).clamp(max=t - 1)
