@@ -225,8 +225,8 @@ def _evaluate(cfg: LimitedDataConfig, run: Any, tasks: list[Task], rc: Represent
                         {"study": "limited-data", **conditions})
             rows = run_unit(unit, emb)
             run.add(rows)
-            run.say(escape(f"  {rc.display} @ {rc.budget_minutes:g} min on {task.name}: {best_line(pd.DataFrame(rows))}"
-                           f"  [{probe}, seed {seed}]"))
+            at = "" if rc.budget_minutes is None else f" @ {rc.budget_minutes:g} min"
+            run.say(escape(f"  {rc.display}{at} on {task.name}: {best_line(pd.DataFrame(rows))}  [{probe}, seed {seed}]"))
 
 
 @register("limited-data", LimitedDataConfig, "learning curves over pretraining minutes vs random twins and "

@@ -128,16 +128,23 @@ def load_pretrain(source: str | os.PathLike[str] | dict[str, Any] | None = None,
     Raises :class:`PretrainConfigError` naming the file and every bad key.
     """
     data: dict[str, Any] = preset_data(preset) if preset is not None else {}
+    preset_objective = data.get("objective")
     name = f"preset {preset}" if preset is not None else "config"
+    given: dict[str, Any] = {}
     if isinstance(source, dict):
-        data.update(source)
+        given = dict(source)
     elif source is not None:
         path = Path(source)
         if not path.is_file():
             raise PretrainConfigError(f"{path}: config file not found")
-        data.update(read_yaml_mapping(path, PretrainConfigError, "settings"))
+        given = read_yaml_mapping(path, PretrainConfigError, "settings")
         name = str(path)
-    data.update({k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None})
+    given.update({k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None})
+    data.update(given)
+    if preset is not None and data.get("objective") != preset_objective and "objective_config" not in given:
+        # the preset's objective settings belong to the preset's objective (e.g. a SimCLR projector size);
+        # another objective starts from its own defaults
+        data["objective_config"] = {}
     if "out" not in data and preset is not None:
         data["out"] = str(Path("runs") / f"pretrain-{preset}")
     return _validate(data, name).resolve_paths(base or Path.cwd())

@@ -439,6 +439,8 @@ def build(cfg: PretrainConfig) -> Built:
     with seeded(cfg.seed):  # heads/projectors drawn from the run's seed, not whatever the global RNG holds
         objective = train_objectives.get_objective(
             cfg.objective, encoder, n_classes=getattr(data, "n_classes", None) if needs_labels else None,
+            # a labelled objective's loss follows the task's kind (BCE for tags, CE for classes) unless set
+            **({"kind": data.kind} if needs_labels and "kind" not in cfg.objective_config else {}),
             **cfg.objective_config)
     val = train_data.val_batches(data, cfg.val_batches) if cfg.val_batches and cfg.val_every else []
     batches = None
