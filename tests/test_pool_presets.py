@@ -211,3 +211,16 @@ def test_tiny_nonmusic_build_from_local_folders(packages: Path, tmp_path: Path) 
     again = S.pool_from_preset(_tiny_preset(HAS_ESPEAK), out, fetch=fetch, download_dir=tmp_path / "work",
                                progress=False)
     assert again.added == [] and sorted(again.skipped) == sorted(rows)
+
+
+def test_cli_preset_errors_name_the_fix(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from musicrep.cli import app
+
+    res = CliRunner().invoke(app, ["data", "pool", "--out", str(tmp_path / "p"), "--preset", "musik"])
+    assert res.exit_code == 2 and "known presets: default, nonmusic" in res.stderr
+    res = CliRunner().invoke(app, ["data", "pool", "--out", str(tmp_path / "p"), "--preset", "nonmusic",
+                                   "--from", str(tmp_path)])
+    assert res.exit_code == 2 and "one of --from" in res.stderr
+    assert not (tmp_path / "p").exists()  # nothing fetched or written

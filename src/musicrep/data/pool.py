@@ -505,9 +505,10 @@ def pool_from_debian(
     out: str | os.PathLike[str] = "pool",
     *,
     download_dir: str | os.PathLike[str] | None = None,
+    only_dirs: Mapping[str, str] | None = None,
     **kwargs: object,
 ) -> PoolReport:
-    """Fetch Debian music packages (:func:`fetch_debian`) and pool their audio.
+    """Fetch Debian music packages (:func:`fetch_debian`, ``only_dirs`` passed on) and pool their audio.
 
     ``download_dir`` keeps the ``.deb`` files and unpacked trees for a later run; by default they live
     in a temporary folder removed afterwards. Packages that cannot be fetched are reported in
@@ -515,7 +516,7 @@ def pool_from_debian(
     """
     with tempfile.TemporaryDirectory(prefix="musicrep-debs-") as tmp:
         work = Path(download_dir) if download_dir is not None else Path(tmp)
-        sources, failures = fetch_debian(packages, work)
+        sources, failures = fetch_debian(packages, work, only_dirs)
         hook = kwargs.get("on_failure")
         if not sources:
             reasons = "; ".join(f"{p}: {why}" for p, why in failures)

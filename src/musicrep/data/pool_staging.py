@@ -422,7 +422,8 @@ def pool_from_preset(
     kw = {"sr": sr, "jobs": jobs, "progress": progress, "on_failure": on_failure}
     plain = [p for p in spec.parts if isinstance(p, DebianPart) and p.source is None]
     if plain and len(spec.parts) == 1 and fetch is None:
-        return pool_from_debian(plain[0].packages, out, download_dir=download_dir, **kw)  # type: ignore[arg-type]
+        return pool_from_debian(plain[0].packages, out, download_dir=download_dir,  # type: ignore[arg-type]
+                                only_dirs=plain[0].only_dirs, **kw)
     fetch = fetch or _debian_fetch
     failed: list[tuple[str, str]] = []
 
