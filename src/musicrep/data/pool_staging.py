@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from tqdm.auto import tqdm
 
 from musicrep.audio import DEFAULT_SR, AudioError, find_audio, load
 from musicrep.data.pool import (
@@ -326,6 +327,8 @@ def stage_speech(
     texts: dict[str, tuple[list[str], Path | None]],
     dest: str | os.PathLike[str],
     minutes: float,
+    *,
+    progress: bool = False,
 ) -> Staged:
     """Read passages of ``part.texts`` aloud into ``dest`` until ``minutes`` are staged (or text runs out).
 
@@ -335,6 +338,7 @@ def stage_speech(
         dest: ``WORK/staging/<source>``; passage ``j`` of text ``t`` is ``<t>/<voice>/<j>.wav``, its voice
             ``t.voices[j mod len]``, texts taken in turn so each gets about the same minutes.
         minutes: how much to render.
+        progress: show a tqdm bar in minutes rendered.
 
     Returns:
         :class:`Staged` with one provenance row per passage (origin: text, verse range, voice).
@@ -358,6 +362,7 @@ def stage_speech(
         order.append((spoken, _passages(verses, part.passage_words)))
     k = 0
     longest = max((len(p) for _, p in order), default=0)
+    bar = tqdm(total=round(minutes, 1), desc=f"speak {part.source}", unit="min", disable=not progress)
     while staged.seconds < minutes * 60 and k < longest * len(order):
         spoken, passages = order[k % len(order)]
         j = k // len(order)
@@ -373,9 +378,11 @@ def stage_speech(
             staged.failed.append((f"espeak-ng:{name}", str(exc)))
             continue
         staged.seconds += seconds
+        bar.update(round(min(seconds / 60, bar.total - bar.n), 3))
         staged.rows.append({"source_path": name, "start": "0.000", "duration": f"{seconds:.3f}",
                             "origin": f"{spoken.name} verses {first + 1}-{last + 1}, voice {voice}",
                             "origin_sha256": ""})
+    bar.close()
     return staged
 
 
@@ -446,7 +453,7 @@ def pool_from_preset(
                 shutil.rmtree(dest)
             if isinstance(part, DebianPart):
                 seen: set[str] = set()
-                for pkg in part.packages:
+                for pkg in tqdm(part.packages, desc=f"stage {part.source}", unit="pkg", disable=not progress):
                     try:
                         package = fetch(pkg, work)
                     except PoolError as exc:
@@ -474,7 +481,7 @@ def pool_from_preset(
                                          part.passage_words, part.speed, part.minutes)
                 minutes = part.minutes if part.minutes is not None else (spec.target_minutes or 0.0) - seconds / 60
                 if spoken_part.texts and minutes > 0:
-                    got = stage_speech(spoken_part, texts, dest, minutes)
+                    got = stage_speech(spoken_part, texts, dest, minutes, progress=progress)
                     for file, why in got.failed:
                         fail(file, why)
                     rows += [{"source": part.source, **r} for r in got.rows]
