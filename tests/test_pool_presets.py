@@ -24,7 +24,7 @@ NEEDS_ESPEAK = pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not insta
 
 
 def _tone(seconds: float, sr: int, freq: float = 440.0) -> np.ndarray:
-    t = np.arange(int(round(seconds * sr))) / sr
+    t = np.arange(round(seconds * sr)) / sr
     return 0.3 * np.sin(2 * np.pi * freq * t)
 
 

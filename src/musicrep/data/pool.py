@@ -48,8 +48,7 @@ import numpy as np
 import soundfile as sf
 
 from musicrep.audio import DEFAULT_SR, AudioError, find_audio, stream
-# the music package list lives in the preset registry (one home); re-exported here for existing callers
-from musicrep.data.pool_presets import DEBIAN_MUSIC_DIRS, DEFAULT_DEBIAN_PACKAGES
+from musicrep.data.pool_presets import DEBIAN_MUSIC_DIRS, DEFAULT_DEBIAN_PACKAGES  # re-exported; home: the registry
 from musicrep.util import sha256_file  # re-exported: the pool's file hash is the shared one
 
 if TYPE_CHECKING:

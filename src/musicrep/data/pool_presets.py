@@ -176,6 +176,7 @@ def get_pool_preset(name: str) -> PoolPreset:
     try:
         return POOL_PRESETS[name]
     except KeyError:
-        from musicrep.data.pool import PoolError  # pool imports this module: import on use, no cycle
+        # pool imports this module: import on use, no cycle
+        from musicrep.data.pool import PoolError
 
         raise PoolError(f"unknown pool preset {name!r}; known presets: {', '.join(sorted(POOL_PRESETS))}") from None

@@ -51,7 +51,13 @@ from musicrep.data.pool import (
     pool_from_debian,
     sha256_file,
 )
-from musicrep.data.pool_presets import DebianPart, PoolPreset, SpeechPart, SpokenText, get_pool_preset
+from musicrep.data.pool_presets import (
+    DebianPart,
+    PoolPreset,
+    SpeechPart,
+    SpokenText,
+    get_pool_preset,
+)
 
 __all__ = [
     "PROVENANCE",
@@ -155,7 +161,7 @@ def stage_reels(
     for f in select_clips(package.root, exclude):
         folders.setdefault(f.parent, []).append(f)
     _copy_licences(package, out, list(folders))
-    gap = np.zeros(int(round(REEL_GAP_SECONDS * sr)), dtype=np.float32)
+    gap = np.zeros(round(REEL_GAP_SECONDS * sr), dtype=np.float32)
     for folder, files in folders.items():
         clips: list[tuple[Path, str, np.ndarray]] = []
         for f in files:
@@ -172,7 +178,7 @@ def stage_reels(
         if not clips:
             continue
         lengths = np.array([len(a) + len(gap) for _, _, a in clips], dtype=float)
-        n_reels = max(1, int(round(lengths.sum() / (reel_seconds * sr))))
+        n_reels = max(1, round(lengths.sum() / (reel_seconds * sr)))
         # A clip goes to the reel its start falls in: reels of near-equal length, clips kept whole.
         starts = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
         which = np.minimum((starts / lengths.sum() * n_reels).astype(int), n_reels - 1)
