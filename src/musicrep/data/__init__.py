@@ -4,7 +4,8 @@ Takes nothing from the network. Gives *task folders* (``task.yaml`` + ``items.cs
 :mod:`musicrep.data.task`) that every study reads, whether they were rendered here
 (:mod:`musicrep.data.render`), imported from a local copy of a public dataset
 (:mod:`musicrep.data.importers`) or assembled by hand, plus an unlabelled pool for pretraining
-(:mod:`musicrep.data.pool`) and nested minute/per-class budgets (:mod:`musicrep.data.subset`).
+(:mod:`musicrep.data.pool`; named recipes such as the non-music pool in
+:mod:`musicrep.data.pool_presets`, built by :mod:`musicrep.data.pool_staging`) and nested minute/per-class budgets (:mod:`musicrep.data.subset`).
 Made-up splits come from one place (:mod:`musicrep.data.splits`); which file an item names (across
 Unicode forms) and which items share byte-identical audio are decided in :mod:`musicrep.data.files`.
 

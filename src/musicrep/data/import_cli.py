@@ -16,6 +16,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from musicrep.data.pool_presets import POOL_PRESETS  # data only: cheap enough for --help
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -26,16 +28,27 @@ def pool(
         None, "--from", help="Folder of audio files to pool (repeatable; source name = folder name)."),
     debian: Optional[list[str]] = typer.Option(
         None, "--debian", help="Debian package to fetch with apt-get download and unpack with dpkg -x "
-        "(repeatable). `--debian default` takes the built-in list of game-music packages."),
+        "(repeatable). `--debian default` takes the `default` preset's list of game-music packages."),
+    preset: Optional[str] = typer.Option(
+        None, "--preset", help="Named pool recipe: " + "; ".join(
+            f"`{p.name}`: {p.description}" for p in POOL_PRESETS.values())
+        + ". Writes provenance.csv beside the manifest when clips are joined or speech is synthesised."),
     download_dir: Optional[Path] = typer.Option(
-        None, "--download-dir", help="Keep .deb files and unpacked trees here for a later run (default: temp)."),
+        None, "--download-dir", help="Keep .deb files, unpacked trees and staged audio here for a later run "
+        "(default: temp)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Decoding processes."),
 ) -> None:
-    """Decode music to 16 kHz mono FLAC with a manifest (duration, sha256, source, licence file)."""
-    from musicrep.data.pool import DEFAULT_DEBIAN_PACKAGES, PoolError, PoolSource, build_pool, pool_from_debian
+    """Decode audio to 16 kHz mono FLAC with a manifest (duration, sha256, source, licence file).
 
-    if bool(from_) == bool(debian):
-        err_console.print("[red]give --from FOLDER… or --debian PKG… (one of the two)[/red]")
+    Sources: folders (--from), Debian packages (--debian) or a preset (--preset default = the music pool,
+    --preset nonmusic = speech prompts, game sound effects and espeak-ng speech of the same size).
+    Bad files are named and skipped (exit status 1); a second run adds only what is missing.
+    """
+    from musicrep.data.pool import PoolError, PoolSource, build_pool, pool_from_debian, read_manifest
+    from musicrep.data.pool_staging import pool_from_preset
+
+    if sum(map(bool, (from_, debian, preset))) != 1:
+        err_console.print("[red]give one of --from FOLDER…, --debian PKG… or --preset NAME[/red]")
         raise typer.Exit(2)
 
     def show(file: str, why: str) -> None:
@@ -46,9 +59,15 @@ def pool(
         if missing:
             raise PoolError(f"{missing[0]}: not a folder; --from expects a folder of audio files")
         report = build_pool([PoolSource(p.resolve().name, p) for p in from_], out, jobs=jobs, on_failure=show)
+    elif preset or list(debian or []) == ["default"]:
+        report = pool_from_preset(preset or "default", out, download_dir=download_dir, jobs=jobs, on_failure=show)
     else:
-        packages = list(DEFAULT_DEBIAN_PACKAGES) if list(debian or []) == ["default"] else list(debian or [])
-        report = pool_from_debian(packages, out, download_dir=download_dir, jobs=jobs, on_failure=show)
+        report = pool_from_debian(list(debian or []), out, download_dir=download_dir, jobs=jobs, on_failure=show)
+    minutes: dict[str, float] = {}
+    for row in read_manifest(out):
+        minutes[row["source"]] = minutes.get(row["source"], 0.0) + float(row["duration"]) / 60
+    console.print("minutes per source: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(minutes.items())),
+                  highlight=False, soft_wrap=True)
     console.print(
         f"{len(report.added)} added ({report.seconds_added / 60:.1f} min), {len(report.skipped)} already pooled, "
         f"{len(report.failed)} failed; pool holds {report.seconds_total / 60:.1f} min → {report.manifest} "

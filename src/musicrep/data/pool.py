@@ -38,7 +38,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,7 @@ import numpy as np
 import soundfile as sf
 
 from musicrep.audio import DEFAULT_SR, AudioError, find_audio, stream
+from musicrep.data.pool_presets import DEBIAN_MUSIC_DIRS, DEFAULT_DEBIAN_PACKAGES  # re-exported; home: the registry
 from musicrep.util import sha256_file  # re-exported: the pool's file hash is the shared one
 
 if TYPE_CHECKING:
@@ -76,23 +77,11 @@ __all__ = [
 MANIFEST = "manifest.csv"
 #: Columns of :data:`MANIFEST`, in order. ``path`` and ``licence`` are relative to the pool folder.
 MANIFEST_COLUMNS = ("id", "path", "duration", "sha256", "source", "licence", "source_path", "source_sha256")
-#: Debian packages of recorded game music (GPL / CC licences), each checked by unpacking it.
-DEFAULT_DEBIAN_PACKAGES = (
-    "warzone2100-music",
-    "ufoai-music",
-    "wesnoth-1.16-music",
-    "nexuiz-music",
-    "singularity-music",
-    "drascula-music",
-    "asc-music",
-    "hyperrogue-music",
-)
-#: Packages that also ship sound effects: only this sub-folder of the unpacked tree is music.
-DEBIAN_MUSIC_DIRS = {"hyperrogue-music": "usr/share/hyperrogue/music"}
 #: A file whose name matches this (case-insensitive) is a licence / copyright notice and is copied.
 _LICENCE_NAME = re.compile(r"(copying|copyright|licen[cs]e|credits|authors)", re.IGNORECASE)
-#: Zip-format archives that game packages hide their music in; unpacked by :func:`fetch_debian`.
-_ARCHIVES = (".pk3", ".zip")
+#: Zip-format archives that game packages hide their audio in (Quake-style .pk3, Warzone 2100's .wz);
+#: unpacked by :func:`fetch_debian`.
+_ARCHIVES = (".pk3", ".zip", ".wz")
 #: Seconds between manifest checkpoints during a long build (an interrupted build keeps its progress).
 _CHECKPOINT_SECONDS = 10.0
 
@@ -430,12 +419,14 @@ def pool_from_folder(
 def fetch_debian(
     packages: Sequence[str],
     workdir: str | os.PathLike[str],
+    only_dirs: Mapping[str, str] | None = None,
 ) -> tuple[list[PoolSource], list[tuple[str, str]]]:
     """Download ``packages`` with ``apt-get download`` into ``workdir`` and unpack each with ``dpkg -x``.
 
     Nothing is installed on the system and no root is needed beyond what ``apt-get download`` needs
     (it only reads the package lists; run ``apt-get update`` once if it says a package is unknown).
-    A ``.deb`` already in ``workdir/debs`` is reused instead of downloaded again.
+    A ``.deb`` already in ``workdir/debs`` is reused instead of downloaded again. ``only_dirs`` maps a
+    package to the sub-folder that holds the wanted audio (default :data:`DEBIAN_MUSIC_DIRS`).
 
     Returns:
         ``(sources, failures)``: one :class:`PoolSource` per unpacked package (its main licence is
@@ -470,7 +461,8 @@ def fetch_debian(
         for archive in sorted(p for p in root.rglob("*") if p.suffix.lower() in _ARCHIVES and p.is_file()):
             extract_audio(archive, archive.with_name(archive.name + ".d"))
         copyright_file = root / "usr" / "share" / "doc" / pkg / "copyright"
-        music_root = root / DEBIAN_MUSIC_DIRS[pkg] if pkg in DEBIAN_MUSIC_DIRS else root
+        dirs = DEBIAN_MUSIC_DIRS if only_dirs is None else only_dirs
+        music_root = root / dirs[pkg] if pkg in dirs else root
         sources.append(PoolSource(pkg, music_root, copyright_file if copyright_file.exists() else None))
     return sources, failures
 
@@ -512,9 +504,10 @@ def pool_from_debian(
     out: str | os.PathLike[str] = "pool",
     *,
     download_dir: str | os.PathLike[str] | None = None,
+    only_dirs: Mapping[str, str] | None = None,
     **kwargs: object,
 ) -> PoolReport:
-    """Fetch Debian music packages (:func:`fetch_debian`) and pool their audio.
+    """Fetch Debian music packages (:func:`fetch_debian`, ``only_dirs`` passed on) and pool their audio.
 
     ``download_dir`` keeps the ``.deb`` files and unpacked trees for a later run; by default they live
     in a temporary folder removed afterwards. Packages that cannot be fetched are reported in
@@ -522,7 +515,7 @@ def pool_from_debian(
     """
     with tempfile.TemporaryDirectory(prefix="musicrep-debs-") as tmp:
         work = Path(download_dir) if download_dir is not None else Path(tmp)
-        sources, failures = fetch_debian(packages, work)
+        sources, failures = fetch_debian(packages, work, only_dirs)
         hook = kwargs.get("on_failure")
         if not sources:
             reasons = "; ".join(f"{p}: {why}" for p, why in failures)
