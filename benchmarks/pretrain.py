@@ -63,12 +63,12 @@ def one(model: str, objective: str, pool: str, steps: int, warm: int, batch: int
         batch0 = built.data.batch(0)
         opt = torch.optim.AdamW([p for p in obj.parameters() if p.requires_grad], lr=1e-4)
 
-        model = torch.compile(obj) if compile else obj
+        runner = torch.compile(obj) if compile else obj
 
         def step() -> None:
             opt.zero_grad(set_to_none=True)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss, _ = model(batch0)
+                loss, _ = runner(batch0)
             loss.backward()
             opt.step()
 

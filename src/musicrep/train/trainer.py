@@ -187,6 +187,12 @@ class Trainer:
         self.step = 0
         self.curves: list[dict[str, float | str]] = []
         self.wall = 0.0  # seconds spent in run() over every (resumed) session
+        # NHWC weights and inputs for the 2-D CNNs that declare it: measured 1.8x faster training steps of
+        # the small VGG with SimCLR on a 2-core AVX2 CPU (oneDNN's NHWC convolutions), same numbers
+        self.channels_last = bool(getattr(self.encoder, "prefers_channels_last", False)) and self.device.type == "cpu"
+
+    def _on_device(self, batch: Batch) -> Batch:
+        return batch.to(self.device, channels_last=self.channels_last)
 
     # ------------------------------------------------------------------ setup
     def _init_distributed(self) -> None:
@@ -302,7 +308,7 @@ class Trainer:
             with torch.no_grad(), self._autocast():
                 for b in self.val:
                     b = _shard(b, self.rank, self.world) if self.world > 1 else b
-                    total += self.objective(b.to(self.device))[0].float()
+                    total += self.objective(self._on_device(b))[0].float()
         if self.world > 1:
             import torch.distributed as dist
 
@@ -320,6 +326,8 @@ class Trainer:
         self._init_distributed()
         state = self._check_resumable(resume)
         self.objective.to(self.device)
+        if self.channels_last:
+            self.objective.to(memory_format=torch.channels_last)
         opt, sched = self._optimiser()
         if state is not None:
             self.objective.load_state_dict(state["objective"])
@@ -341,7 +349,7 @@ class Trainer:
         while self.step < self.cfg.steps:
             s = self.step
             torch.manual_seed(step_seed(self.cfg.seed, s, self.rank))  # every draw of step s is replayable
-            batch = next(it).to(self.device)
+            batch = self._on_device(next(it))
             if self.mixup is not None:
                 gen = torch.Generator(device="cpu").manual_seed(step_seed(self.cfg.seed, s, self.rank, STREAM_MIXUP))
                 batch = self.mixup(batch, gen)
