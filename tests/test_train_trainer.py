@@ -7,6 +7,8 @@ train/objectives/ and are tested there); the trainer only relies on their interf
 
 from __future__ import annotations
 
+import yaml
+
 import math
 import os
 import signal
@@ -191,6 +193,14 @@ def test_presets_load_and_cli_values_override(tmp_path: Path) -> None:
     assert (paper.lr, paper.warmup_steps, paper.steps, paper.batch_size) == (2e-4, 5000, 200_000, 512)
     cfg = load_pretrain(preset="smoke", pool=tmp_path, minutes="5", steps=7)
     assert cfg.minutes == 5 and cfg.steps == 7
+    # laptop sizes runs per encoder (musicnn steps are ~4x slower than vgg's); an explicit value still wins
+    laptop = yaml.safe_load((Path(__file__).resolve().parents[1] / "src/musicrep/presets/pretrain/laptop.yaml")
+                            .read_text())
+    slow = load_pretrain(preset="laptop", pool=tmp_path, model="musicnn")
+    assert slow.steps == laptop["by_model"]["musicnn"]["steps"] != laptop["steps"]
+    assert load_pretrain(preset="laptop", pool=tmp_path, model="musicnn", steps=9).steps == 9
+    # another objective than the preset's does not inherit the preset's objective settings
+    assert load_pretrain(preset="paper", pool=tmp_path, objective="masked").objective_config == {}
 
 
 def test_number_of_steps_does_not_depend_on_the_budget(tmp_path: Path) -> None:
@@ -221,3 +231,37 @@ def test_cli_pretrain_errors_are_one_line_naming_the_key(tmp_path: Path) -> None
     res = CliRunner().invoke(app, ["pretrain", "--preset", "smoke", "--pool", str(tmp_path), "--resume",
                                    "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "no checkpoint to resume" in res.output
+
+
+def test_cli_pretrain_smoke_then_evaluate_the_checkpoint(tmp_path: Path) -> None:
+    """The issue's 'done when', as a user types it: render a little music, pool it, `musicrep pretrain
+    --preset smoke`, then `musicrep evaluate` with {name: vgg, config: {weights: DIR}} (a real run of the
+    real data pipeline and objective, a few steps)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from musicrep.cli import app
+    from musicrep.results import read_results
+
+    runner = CliRunner()
+    music = tmp_path / "music"
+    ok = runner.invoke(app, ["data", "render", "tagging", "--out", str(music), "--n", "12"])
+    assert ok.exit_code == 0, ok.output
+    pool = tmp_path / "pool"
+    ok = runner.invoke(app, ["data", "pool", "--from", str(music / "audio"), "--out", str(pool)])
+    assert ok.exit_code == 0, ok.output
+    ckpt = tmp_path / "ckpt"
+    ok = runner.invoke(app, ["pretrain", "--preset", "smoke", "--pool", str(pool), "--steps", "3", "--out", str(ckpt)])
+    assert ok.exit_code == 0, ok.output
+    assert (ckpt / "weights.safetensors").is_file() and (ckpt / "curves.csv").is_file()
+    cfg = {"out": str(tmp_path / "eval"), "tasks": [str(music)], "probes": ["linear"], "grid": "faster",
+           "layers": "last", "bootstrap": 20,
+           "representations": [{"name": "vgg", "config": {"weights": str(ckpt)}, "label": "vgg-smoke"},
+                               {"name": "vgg", "config": {"size": "small", "seed": 0}, "label": "vgg-random"}]}
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump(cfg))
+    ok = runner.invoke(app, ["evaluate", str(tmp_path / "eval.yaml")])
+    assert ok.exit_code == 0, ok.output
+    res = read_results(tmp_path / "eval" / "results.csv")
+    ids = res.groupby("representation")["rep_id"].first()
+    assert set(ids.index) == {"vgg-smoke", "vgg-random"}
+    assert ids["vgg-smoke"] != ids["vgg-random"]  # the trained weights are another representation

@@ -141,6 +141,12 @@ def load_pretrain(source: str | os.PathLike[str] | dict[str, Any] | None = None,
         name = str(path)
     given.update({k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None})
     data.update(given)
+    # a preset may size runs per encoder (`by_model: {musicnn: {steps: 300}}`): the small encoders differ
+    # ~30x in step time on a CPU, and `laptop` promises each of them fits in ~30 minutes
+    per_model = data.pop("by_model", None) or {}
+    for key, value in dict(per_model.get(data.get("model"), {})).items():
+        if key not in given:
+            data[key] = value
     if preset is not None and data.get("objective") != preset_objective and "objective_config" not in given:
         # the preset's objective settings belong to the preset's objective (e.g. a SimCLR projector size);
         # another objective starts from its own defaults
