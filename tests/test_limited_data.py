@@ -91,3 +91,14 @@ def test_smoke_preset_adds_rows_for_three_budgets(tmp_path: Path) -> None:
     before = len(res)
     STUDIES["limited-data"].run(cfg, progress=False)
     assert len(read_results(tmp_path / "ld" / "results.csv")) == before
+
+
+@pytest.mark.parametrize("preset", ["laptop", "paper"])
+def test_bigger_presets_parse_and_start_every_curve_at_the_random_twin(preset: str, tmp_path: Path) -> None:
+    from musicrep.studies import load_study
+    from musicrep.train.objectives import OBJECTIVES
+
+    cfg = load_study("limited-data", preset=preset, out=tmp_path / preset)
+    assert cfg.budgets[0] == 0 and cfg.budgets[-1] == "all" and len(cfg.pretrain_seeds) >= 2
+    assert {c.objective for c in cfg.curves} <= set(OBJECTIVES)
+    assert {"music", "nonmusic"} <= set(cfg.pools)  # in- vs out-of-domain

@@ -306,7 +306,8 @@ def pretrain(
     steps: Optional[int] = typer.Option(None, "--steps", help="Optimiser steps (the same for every budget)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder (default: the config's, or "
                                        "runs/pretrain-PRESET)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT's last checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT's last checkpoint (with only --out: "
+                                "the settings OUT/config.yaml saved)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto (CUDA when available) | cpu | cuda."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -318,8 +319,10 @@ def pretrain(
     from musicrep.train.config import load_pretrain
     from musicrep.train.trainer import pretrain as run_pretrain
 
+    if config is None and preset is None and resume and out is not None and (out / "config.yaml").is_file():
+        config = out / "config.yaml"  # `--resume --out DIR` alone: continue the run with the settings it saved
     if config is None and preset is None:
-        raise OptionError("give a CONFIG.yaml or --preset smoke|laptop|paper")
+        raise OptionError("give a CONFIG.yaml or --preset smoke|laptop|paper (or --resume --out DIR of a started run)")
     cfg = load_pretrain(config, preset, model=model, objective=objective, minutes=minutes, pool=pool, task=task,
                         steps=steps, out=out, device=device)
     t0 = time.perf_counter()

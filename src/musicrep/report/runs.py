@@ -87,31 +87,29 @@ def load_run(path: str | Path, name: str | None = None) -> Run:
             run.errors = pd.read_csv(errors, dtype=str, keep_default_na=False)
         except (ValueError, pd.errors.ParserError) as exc:
             run.notes.append(f"errors.csv is not readable ({exc})")
-    cka = path / "cka.csv"
-    if cka.is_file():
-        try:
-            frame = pd.read_csv(cka, dtype={"representation": str, "task": str, "layer_a": str, "layer_b": str})
-        except (ValueError, pd.errors.ParserError) as exc:
-            run.notes.append(f"cka.csv is not readable ({exc})")
-        else:
-            missing = [c for c in CKA_COLUMNS if c not in frame.columns]
-            if missing:
-                run.notes.append(f"cka.csv lacks the column(s) {', '.join(missing)}; CKA matrices left out")
-            else:
-                run.cka = frame
-    ties = path / "ties.csv"
-    if ties.is_file():  # written by the demo (musicrep.results.tied_with_winner); absent elsewhere
-        try:
-            frame = pd.read_csv(ties, dtype={"representation": str, "task": str, "winner": str, "status": str})
-        except (ValueError, pd.errors.ParserError) as exc:
-            run.notes.append(f"ties.csv is not readable ({exc})")
-        else:
-            missing = [c for c in TIES_COLUMNS if c not in frame.columns]
-            if missing:
-                run.notes.append(f"ties.csv lacks the column(s) {', '.join(missing)}; the tie sentences are left out")
-            else:
-                run.ties = frame
+    run.cka = _side_table(path / "cka.csv", CKA_COLUMNS, {"representation": str, "task": str, "layer_a": str,
+                                                          "layer_b": str}, "CKA matrices", run.notes)
+    # ties.csv is written by the demo (musicrep.results.tied_with_winner); absent elsewhere
+    run.ties = _side_table(path / "ties.csv", TIES_COLUMNS, {"representation": str, "task": str, "winner": str,
+                                                             "status": str}, "the tie sentences", run.notes)
     return run
+
+
+def _side_table(path: Path, columns: list[str], dtype: dict[str, type], what: str, notes: list[str]) -> pd.DataFrame | None:
+    """An optional table beside ``results.csv``: ``None`` when absent; when unreadable or missing one of
+    ``columns``, ``None`` and a note saying what the page leaves out."""
+    if not path.is_file():
+        return None
+    try:
+        frame = pd.read_csv(path, dtype=dtype)
+    except (ValueError, pd.errors.ParserError) as exc:
+        notes.append(f"{path.name} is not readable ({exc})")
+        return None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        notes.append(f"{path.name} lacks the column(s) {', '.join(missing)}; {what} left out")
+        return None
+    return frame
 
 
 def load_runs(paths: list[str | Path]) -> list[Run]:

@@ -56,6 +56,8 @@ class CurveSpec(BaseModel):
     data: list[str] | None = Field(None, description="Pretraining data: names of `pools` (default: the first "
                                    "pool; supervised: the supervised task).")
     label: str | None = Field(None, description="Curve name in results (default: MODEL-OBJECTIVE).")
+    pretrain: dict[str, Any] = Field(default_factory=dict, description="This curve's pretrain settings over the "
+                                     "study's `pretrain` (e.g. {steps: 300}: encoders differ ~30x in step time).")
 
     @property
     def display(self) -> str:
@@ -178,7 +180,7 @@ def _checkpoint(cfg: LimitedDataConfig, curve: CurveSpec, data: str, kind: str, 
     root = cfg.checkpoints or cfg.out / "checkpoints"
     tag = "all" if minutes == "all" else f"{float(minutes):g}min"
     out = root / f"{curve.display}-{data}-{tag}-seed{seed}"
-    pcfg = load_pretrain({**cfg.pretrain, "model": curve.model, "model_config": {"size": curve.size, **curve.encoder},
+    pcfg = load_pretrain({**cfg.pretrain, **curve.pretrain, "model": curve.model, "model_config": {"size": curve.size, **curve.encoder},
                           "objective": curve.objective, "objective_config": curve.objective_config,
                           "pool" if kind == "pool" else "task": str(folder), "minutes": minutes,
                           "seed": seed, "out": str(out)}, preset=cfg.pretrain_preset)
