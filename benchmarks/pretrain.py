@@ -9,10 +9,12 @@ For each encoder's small config (one subprocess each, so peak RSS is that run's 
 * their ratio ``bare / full`` (target ≤ 1.3: the pipeline costs at most 30 % over the model itself);
 * peak RSS of the process and its workers (``ru_maxrss`` of self + children).
 
-Give ``--pool`` more than once (e.g. the music pool and a 10× larger synthetic one) to check that peak
-RSS does not grow with the pool (the cache is read by memmap only; target ≤ 4 GB).
+Give ``--pool`` more than once to compare pools; ``--tile 10`` adds a synthetic pool 10× the first one
+(every track listed 10 times under new ids, its cache a sparse float16 file 10× the size, built in
+seconds) to check that peak RSS does not grow with the pool (the cache is read by memmap only; target
+≤ 4 GB).
 
-    python benchmarks/pretrain.py --pool data/pool [--pool data/pool10x] [--steps 30] [--workers 1]
+    python benchmarks/pretrain.py --pool data/pool [--tile 10] [--steps 30] [--workers 1]
     python benchmarks/pretrain.py --pool data/pool --bf16      # and --compile: keep them only where faster
 """
 
@@ -82,6 +84,34 @@ def one(model: str, objective: str, pool: str, steps: int, warm: int, batch: int
             "ratio": bare / full, "peak_rss_mb": _peak_rss_mb()}
 
 
+def tiled_pool(pool: Path, n: int, out: Path) -> Path:
+    """A pool ``n``× ``pool``: the manifest repeated with ids ``ID#k`` (same audio files, for augmentation),
+    and its log-mel cache laid out as the real one tiled — a sparse features file (zeros) of ``n``× the
+    rows, so it costs no build time and no disk, yet every read goes through a memmap ``n``× as large."""
+    import os
+
+    import pandas as pd
+
+    from musicrep.data.pool import MANIFEST, load_pool
+    from musicrep.train.data import CACHE_FOLDER, FeatureCache, build_cache, cache_digest
+
+    items = load_pool(pool)
+    real = build_cache(items, "logmel", cache_dir=pool / CACHE_FOLDER, progress=False)
+    big = pd.concat([items.assign(id=items["id"] + f"#{k}") for k in range(n)], ignore_index=True)
+    out.mkdir(parents=True, exist_ok=True)
+    big.to_csv(out / MANIFEST, index=False)  # absolute paths: the same FLACs
+    root = out / CACHE_FOLDER / cache_digest(load_pool(out), "logmel")
+    root.mkdir(parents=True, exist_ok=True)
+    rows = real.total_rows
+    index = pd.concat([real.index.assign(id=real.index["id"] + f"#{k}", offset=real.index["offset"] + k * rows)
+                       for k in range(n)], ignore_index=True)
+    index.to_csv(root / FeatureCache.INDEX, index=False)
+    (root / FeatureCache.META).write_text((real.root / FeatureCache.META).read_text())
+    with open(root / FeatureCache.FEATURES, "wb") as fh:
+        os.truncate(fh.fileno(), n * rows * int(real.width or 1) * 2)  # float16, sparse
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pool", action="append", required=True, help="pool folder (repeatable)")
@@ -94,6 +124,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads of the training process")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (compare with a run without)")
     p.add_argument("--compile", action="store_true", help="torch.compile the objective (compare likewise)")
+    p.add_argument("--tile", type=int, default=0, help="also measure a synthetic pool this many times the first")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one is not None:  # child: one measurement, as JSON on the last line
@@ -101,6 +132,8 @@ def main() -> None:
         print(json.dumps(one(model, objective, pool, a.steps, a.warm, a.batch, a.workers, a.threads, a.bf16,
                              a.compile)))
         return
+    if a.tile > 1:
+        a.pool.append(str(tiled_pool(Path(a.pool[0]), a.tile, Path(tempfile.mkdtemp()) / f"pool-x{a.tile}")))
     print(f"{'model':<10} {'objective':<8} {'pool':<24} {'full/s':>8} {'bare/s':>8} {'ratio':>6} {'peak RSS':>9}")
     for pool in a.pool:
         for model in a.models.split(","):

@@ -85,10 +85,12 @@ def available_pretrained() -> list[dict]:
 
 
 def refit_winners(cfg: EvaluateConfig, results: pd.DataFrame, console: Console,
-                  seeds: tuple[int, ...] = WINNER_SEEDS, rounds: int = 2) -> pd.DataFrame:
+                  seeds: tuple[int, ...] = WINNER_SEEDS, rounds: int = 3) -> pd.DataFrame:
     """Fit each task's leaderboard winner (its chosen probe) with ``seeds``; return the updated results.
 
-    Another round follows when the seed mean lets another entry take the top (at most ``rounds``).
+    Every probe of the winner is re-fitted (the layer and probe are chosen by mean validation score, so all
+    of them must have the same seeds). Another round follows when the seed mean lets another entry take
+    the top (at most ``rounds``).
     """
     from musicrep.evaluate import evaluate
     from musicrep.results import leaderboard
@@ -97,8 +99,14 @@ def refit_winners(cfg: EvaluateConfig, results: pd.DataFrame, console: Console,
     for _ in range(rounds):
         board = leaderboard(results)
         tops = board.sort_values("value", ascending=False).groupby("task", sort=True).head(1)
-        new = {(str(r.representation), str(r.task), str(r.probe)): tuple(seeds) for r in tops.itertuples()
-               if int(r.seeds) < len(seeds)}
+        # every probe of the winning representation, not only the one that won: the leaderboard picks the
+        # (layer, probe) by mean validation score, and a probe left at one seed would compete on one draw
+        new = {(str(r.representation), str(r.task), str(p)): tuple(seeds) for r in tops.itertuples()
+               for p in results.loc[(results["representation"] == r.representation) & (results["task"] == r.task),
+                                    "probe"].unique()
+               if (str(r.representation), str(r.task), str(p)) not in wanted
+               and results.loc[(results["representation"] == r.representation) & (results["task"] == r.task)
+                               & (results["probe"] == p), "seed"].nunique() < len(seeds)}
         if not new:
             break
         wanted.update(new)
