@@ -17,6 +17,7 @@ attached at the bottom of this file.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import time
@@ -199,7 +200,7 @@ def evaluate(
 
 @app.command()
 def study(
-    name: str = typer.Argument(..., help="robustness | augmentation | layerwise."),
+    name: str = typer.Argument(..., help="robustness | augmentation | layerwise | limited-data."),
     config: Optional[Path] = typer.Argument(None, help="YAML config of the study (or give --preset)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="smoke (seconds, CI) | laptop (2 cores, "
                                          "< 1 h) | paper (the seeds' settings)."),
@@ -325,6 +326,10 @@ def pretrain(
         raise OptionError("give a CONFIG.yaml or --preset smoke|laptop|paper (or --resume --out DIR of a started run)")
     cfg = load_pretrain(config, preset, model=model, objective=objective, minutes=minutes, pool=pool, task=task,
                         steps=steps, out=out, device=device)
+    saved = cfg.out / "meta.json"
+    if resume and saved.is_file() and int(json.loads(saved.read_text(encoding="utf-8")).get("step", 0)) >= cfg.steps:
+        console.print(f"{cfg.out}: already complete ({cfg.steps} steps); nothing to do", highlight=False, soft_wrap=True)
+        return
     t0 = time.perf_counter()
     folder = run_pretrain(cfg, resume=resume, progress=not quiet)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports

@@ -201,7 +201,7 @@ def print_leaderboard(board: pd.DataFrame, console: Any = None) -> None:
         metric = g["metric"].iloc[0]
         varying = [c for c in CONDITION_COLUMNS if c != "study" and c in g and g[c].astype(str).nunique() > 1]
         table = Table(title=f"{task} — {metric} (test, 95 % CI)", title_justify="left")
-        for col in ("representation", *varying, "probe", "layer", metric, "95 % CI", "valid", "seeds (min–max)"):
+        for col in ("representation", *varying, "probe", "layer", metric, "95 % CI", "valid", "seeds: min–max"):
             table.add_column(col, justify="left" if col in ("representation", *varying, "probe", "layer") else "right")
         for _, r in g.iterrows():
             ci = "" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
@@ -213,12 +213,13 @@ def print_leaderboard(board: pd.DataFrame, console: Any = None) -> None:
 
 
 def seed_spread(row: Mapping[str, Any]) -> str:
-    """A leaderboard row's probe seeds and the spread of their test values: ``3: 0.801–0.832`` (``1`` alone)."""
+    """A leaderboard row's probe seeds and the spread of their test values: ``3: 0.801–0.832`` (``1 seed``
+    alone: no spread to show)."""
     seeds = row.get("seeds")
     if seeds is None or pd.isna(seeds):
         return "—"
     if int(seeds) < 2 or pd.isna(row.get("value_min")) or pd.isna(row.get("value_max")):
-        return f"{int(seeds)}"
+        return f"{int(seeds)} seed" if int(seeds) == 1 else f"{int(seeds)} seeds"
     return f"{int(seeds)}: {float(row['value_min']):.3f}–{float(row['value_max']):.3f}"
 
 

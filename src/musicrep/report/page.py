@@ -186,8 +186,8 @@ def _leaderboard(b: _Builder, runs: list[Run]) -> None:
         b.table(pd.DataFrame({
             "rank": range(1, len(g) + 1), "representation": g["label"], "probe": g["probe"], "layer": g["layer"],
             f"{metric} (test)": g["value"].map(_num), "95 % CI": [_ci(lo, hi) for lo, hi in zip(g["ci_low"], g["ci_high"])],
-            "valid": g["valid_value"].map(_num), "seeds (min–max)": [seed_spread(r) for _, r in g.iterrows()],
-        }), numeric=("rank", f"{metric} (test)", "valid", "seeds (min–max)"), best_first=True)
+            "valid": g["valid_value"].map(_num), "seeds: min–max": [seed_spread(r) for _, r in g.iterrows()],
+        }), numeric=("rank", f"{metric} (test)", "valid", "seeds: min–max"), best_first=True)
         for r in runs:  # the demo's sentence: winner, CI, seed spread and what is tied with it
             if r.ties is not None and (r.ties["task"] == task).any():
                 prefix = f"run {r.name}: " if len(runs) > 1 else ""

@@ -450,6 +450,12 @@ def build(cfg: PretrainConfig) -> Built:
             # a labelled objective's loss follows the task's kind (BCE for tags, CE for classes) unless set
             **({"kind": data.kind} if needs_labels and "kind" not in cfg.objective_config else {}),
             **cfg.objective_config)
+    have = getattr(data, "minutes", None)
+    if cfg.minutes != "all" and have is not None and float(have) < float(cfg.minutes) - 1e-6:
+        import warnings
+
+        warnings.warn(f"minutes: a budget of {float(cfg.minutes):g} min is more than the {float(have):.1f} training "
+                      f"minutes in {cfg.pool or cfg.task}; training on all of them", stacklevel=2)
     val = train_data.val_batches(data, cfg.val_batches) if cfg.val_batches and cfg.val_every else []
     batches = None
     if cfg.workers > 0:
