@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from musicrep.metrics import paired_bootstrap, primary_metric
-from musicrep.util import default_file_mode
+from musicrep.util import atomic_path
 
 __all__ = [
     "CONDITION_COLUMNS",
@@ -98,15 +97,8 @@ def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write ``df`` to ``path`` through a temporary file and ``os.replace`` (never a half-written table)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
-        default_file_mode(tmp)  # mkstemp makes 0600; a results table is for everyone who may read the run
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_results(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -280,15 +272,8 @@ def write_predictions(out: str | os.PathLike[str], rows: Sequence[Mapping[str, A
         e["ids"] = e["ids"] or ids.get(e["deformation"])
     arrays["index"] = np.asarray(json.dumps(index))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
-        default_file_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -24,7 +24,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from musicrep.util import default_file_mode, sha256_file
+from musicrep.util import atomic_path, sha256_file
 
 __all__ = ["EmbeddingStore", "Shard", "content_hash", "shard_name"]
 
@@ -62,17 +61,10 @@ class Shard:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        default_file_mode(tmp)  # mkstemp makes 0600; shards are read by every process sharing the store
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

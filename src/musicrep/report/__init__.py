@@ -23,6 +23,7 @@ from pathlib import Path
 
 from musicrep.report.page import Page, build_page
 from musicrep.report.runs import ReportError, Run, load_run, load_runs
+from musicrep.util import atomic_path
 
 __all__ = ["Page", "ReportError", "ReportFiles", "Run", "build_page", "load_run", "load_runs", "write_report"]
 
@@ -57,6 +58,5 @@ def write_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file in the same folder, so a reader never sees half a page."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
