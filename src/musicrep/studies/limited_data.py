@@ -19,7 +19,6 @@ budgets then differ only in which audio the encoder saw, as in the paper, not in
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -31,9 +30,18 @@ from rich.markup import escape
 from musicrep.config import ConfigError, RepresentationConfig
 from musicrep.data.task import Task
 from musicrep.evaluate import Unit, embed_for_run, run_unit, task_window
+from musicrep.models.base import CHECKPOINT_WEIGHTS
 from musicrep.probe import PROBES, ProbeSetup
 from musicrep.results import best_line
-from musicrep.studies.base import RenderedTask, StudyConfig, pairs, register, start, study_unit_key
+from musicrep.studies.base import (
+    RenderedTask,
+    StudyConfig,
+    pairs,
+    register,
+    start,
+    study_unit_key,
+)
+from musicrep.util import sha256_file
 
 __all__ = ["CurveSpec", "LimitedDataConfig", "run_limited_data"]
 
@@ -200,7 +208,7 @@ def _settings_key(path: Path | None) -> str:
     """What identifies a checkpoint's weights in a unit key (its safetensors file's hash)."""
     if path is None:
         return "random-init"
-    return hashlib.sha256((path / "weights.safetensors").read_bytes()).hexdigest()[:16]
+    return sha256_file(path / CHECKPOINT_WEIGHTS)[:16]
 
 
 def _evaluate(cfg: LimitedDataConfig, run: Any, tasks: list[Task], rc: RepresentationConfig,
