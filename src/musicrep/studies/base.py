@@ -47,6 +47,8 @@ class RenderedTask(BaseModel):
     test_soundfont: str | None = Field(None, description="Render the task again with this SoundFont and test on "
                                        "that rendering (train/valid stay on `soundfont`): domain shift.")
     seed: int = Field(0, description="Render seed.")
+    part: str | None = Field(None, description="For a renderer that writes several tasks (demo: key, "
+                             "instrument, instrument-fluidr3, pitch, tagging): the one to use.")
 
     @property
     def slug(self) -> str:
@@ -59,11 +61,16 @@ class RenderedTask(BaseModel):
         from musicrep.data.render import render_task
 
         def rendered(soundfont: str | None) -> Path:
-            spec = self.model_copy(update={"soundfont": soundfont, "test_soundfont": None})
+            spec = self.model_copy(update={"soundfont": soundfont, "test_soundfont": None, "part": None})
             folder = data_dir / spec.slug
-            if not (folder / "task.yaml").is_file():
+            task = folder / self.part if self.part is not None else folder
+            if not (task / "task.yaml").is_file():
                 render_task(self.render, folder, n=self.n, minutes=self.minutes, soundfont=soundfont, seed=self.seed)
-            return folder
+                if not (task / "task.yaml").is_file():
+                    made = sorted(p.parent.name for p in folder.glob("*/task.yaml")) or ["none"]
+                    raise ConfigError(f"render {self.render!r} wrote no task {self.part!r} (it wrote: "
+                                      f"{', '.join(made)}); set `part` to one of them")
+            return task
 
         train = rendered(self.soundfont)
         if self.test_soundfont is None:

@@ -50,6 +50,13 @@ __all__ = ["CurveSpec", "LimitedDataConfig", "run_limited_data"]
 TWIN_BUDGET = 0.0
 
 
+def _check_budgets(v: list[float | str]) -> list[float | str]:
+    bad = [b for b in v if b != "all" and float(b) < 0]
+    if bad:
+        raise ValueError(f"budgets must be ≥ 0 minutes or 'all' (got {bad})")
+    return v
+
+
 class CurveSpec(BaseModel):
     """One learning curve: an encoder trained with one objective (on each of ``data``)."""
 
@@ -66,6 +73,14 @@ class CurveSpec(BaseModel):
     label: str | None = Field(None, description="Curve name in results (default: MODEL-OBJECTIVE).")
     pretrain: dict[str, Any] = Field(default_factory=dict, description="This curve's pretrain settings over the "
                                      "study's `pretrain` (e.g. {steps: 300}: encoders differ ~30x in step time).")
+    budgets: list[float | Literal["all"]] | None = Field(None, description="This curve's budgets (default: the "
+                                                         "study's), e.g. fewer for a side comparison.")
+    seeds: list[int] | None = Field(None, description="This curve's pretraining seeds (default: the study's).")
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, v: list[float | str] | None) -> list[float | str] | None:
+        return v if v is None else _check_budgets(v)
 
     @property
     def display(self) -> str:
@@ -98,10 +113,7 @@ class LimitedDataConfig(StudyConfig):
     @field_validator("budgets")
     @classmethod
     def _budgets(cls, v: list[float | str]) -> list[float | str]:
-        bad = [b for b in v if b != "all" and float(b) < 0]
-        if bad:
-            raise ValueError(f"budgets must be ≥ 0 minutes or 'all' (got {bad})")
-        return v
+        return _check_budgets(v)
 
     def resolve_paths(self, base: Path) -> LimitedDataConfig:
         cfg = super().resolve_paths(base)
@@ -254,11 +266,15 @@ def run_limited_data(cfg: LimitedDataConfig, *, progress: bool = True, console: 
     for pair in pairs(cfg, run, tasks):  # the baselines: once each, no pretraining budget
         _evaluate(cfg, run, [pair.task], pair.rc, {"pretrain_data": "none", "pretrain_seed": None}, "baseline",
                   progress)
-    for curve, data in plans:
-        kind, folder = sources[data]
-        total = _minutes_of(kind, folder)
-        for seed in cfg.pretrain_seeds:
-            for budget in cfg.budgets:
+    # seed-major: a run stopped part-way has every curve at the first seed rather than one curve at all seeds
+    seeds = sorted({s for curve in cfg.curves for s in (curve.seeds or cfg.pretrain_seeds)})
+    for seed in seeds:
+        for curve, data in plans:
+            if seed not in (curve.seeds or cfg.pretrain_seeds):
+                continue
+            kind, folder = sources[data]
+            total = _minutes_of(kind, folder)
+            for budget in curve.budgets or cfg.budgets:
                 if budget != "all" and float(budget) > total:
                     run.say(f"[yellow]{curve.display} on {data}: budget {budget} min is more than the "
                             f"{total:.1f} min there are; skipped (the 'all' budget covers it)[/yellow]")
