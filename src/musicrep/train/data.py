@@ -376,6 +376,17 @@ def build_cache(items: pd.DataFrame, kind: str = "logmel", *, cache_dir: str | o
     digest = cache_digest(items, kind)
     parent = Path(cache_dir)
     final = parent / digest
+    if int(os.environ.get("LOCAL_RANK", "0")) > 0 and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+        # under torchrun the other ranks on this machine wait for local rank 0's cache (which also mends a
+        # broken one) instead of building the same one side by side; if rank 0 dies, torchrun stops this one
+        while True:
+            try:
+                cache = FeatureCache.open(final)
+            except (TrainDataError, OSError):
+                time.sleep(0.5)
+                continue
+            _warn_failed(cache.failed)
+            return cache
     if final.is_dir():
         try:
             cache = FeatureCache.open(final)
@@ -392,7 +403,8 @@ def build_cache(items: pd.DataFrame, kind: str = "logmel", *, cache_dir: str | o
     failed: list[tuple[str, str]] = []
     offset = 0
     durations = pd.to_numeric(items.get("duration", pd.Series(0.0, index=items.index)), errors="coerce").fillna(0.0)
-    bar = tqdm(total=round(float(durations.sum()) / 60.0, 2), desc=f"{kind} cache", unit="min", disable=not progress)
+    bar = tqdm(total=float(durations.sum()) / 60.0, desc=f"{kind} cache", unit="min", disable=not progress,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} min [{elapsed}<{remaining}]")
     try:
         with open(tmp / FeatureCache.FEATURES, "wb") as f:
             for (_, row), dur in zip(items.iterrows(), durations):
@@ -410,7 +422,7 @@ def build_cache(items: pd.DataFrame, kind: str = "logmel", *, cache_dir: str | o
                     samples = n_rows if fk.unit == 1 else _samples_of(str(row["path"]), n_rows, fk.unit)
                     rows_out.append({"id": str(row["id"]), "offset": offset, "rows": n_rows, "samples": samples})
                     offset += n_rows
-                bar.update(round(float(dur) / 60.0, 2))
+                bar.update(float(dur) / 60.0)
         index = pd.DataFrame(rows_out, columns=["id", "offset", "rows", "samples"])
         index.to_csv(tmp / FeatureCache.INDEX, index=False)
         meta = {"version": _CACHE_VERSION, "kind": kind, "width": fk.width, "config": fk.config(), "digest": digest,
