@@ -102,3 +102,28 @@ def test_bigger_presets_parse_and_start_every_curve_at_the_random_twin(preset: s
     assert cfg.budgets[0] == 0 and cfg.budgets[-1] == "all" and len(cfg.pretrain_seeds) >= 2
     assert {c.objective for c in cfg.curves} <= set(OBJECTIVES)
     assert {"music", "nonmusic"} <= set(cfg.pools)  # in- vs out-of-domain
+
+
+def test_a_curve_can_have_its_own_budgets_and_seeds(tmp_path: Path) -> None:
+    """Side comparisons (the non-music pool, supervised) run fewer budgets/seeds than the main curves."""
+    from musicrep.studies import STUDIES, load_study
+
+    cfg = load_study("limited-data", preset="smoke", out=tmp_path / "ld")
+    cfg = cfg.model_copy(update={"curves": [
+        cfg.curves[0].model_copy(update={"budgets": [0, 1]}),
+        cfg.curves[0].model_copy(update={"label": "side", "budgets": ["all"], "seeds": [1]})]})
+    STUDIES["limited-data"].run(cfg, progress=False)
+    res = read_results(tmp_path / "ld" / "results.csv")
+    main, side = res[res["representation"] == "vgg-simclr"], res[res["representation"] == "side"]
+    assert sorted(main["budget_minutes"].astype(float).unique()) == [0.0, 1.0]
+    assert set(main["pretrain_seed"].astype(int)) == {0}
+    assert len(side["budget_minutes"].unique()) == 1 and float(side["budget_minutes"].iloc[0]) > 1.0
+    assert set(side["pretrain_seed"].astype(int)) == {1}
+
+
+def test_a_render_part_that_the_renderer_does_not_write_names_the_parts(tmp_path: Path) -> None:
+    from musicrep.config import ConfigError
+    from musicrep.studies.base import RenderedTask
+
+    with pytest.raises(ConfigError, match=r"wrote no task 'nope'"):
+        RenderedTask(render="pitch", n=8, part="nope").materialise(tmp_path)
