@@ -297,7 +297,8 @@ def pretrain(
     config: Optional[Path] = typer.Argument(None, help="YAML config (keys of `musicrep.train.config.PretrainConfig`); "
                                             "or give --preset. Its keys win over the preset's."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="smoke (seconds, CI) | laptop (a small encoder "
-                                         "in ≤ 30 min on 2 cores) | paper (the seeds' settings)."),
+                                         "in ≤ 30 min on 2 cores) | paper (the seeds' settings) | musicrep-small "
+                                         "(the shipped model's recipe)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Encoder: vgg, musicnn, samplecnn, ast, tmae, "
                                         "nfnet, conformer."),
     objective: Optional[str] = typer.Option(None, "--objective", help="supervised | simclr | masked | bestrq."),

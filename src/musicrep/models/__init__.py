@@ -66,6 +66,7 @@ _FAMILIES: list[str] = [
     "musicrep.models.checkpoints.muq",
     "musicrep.models.checkpoints.torch_module",
     "musicrep.models.hear",
+    "musicrep.models.shipped",
 ]
 _loaded = False
 

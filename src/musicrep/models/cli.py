@@ -1,5 +1,6 @@
-"""``musicrep reps list``: look at the representation registry; and the option parsers every command that
-builds a representation shares (``--layers``, ``--opt``, ``--size``/``--seed``/``--weights``).
+"""``musicrep reps list`` and ``reps show NAME``: look at the representation registry (and a shipped
+model's card); and the option parsers every command that builds a representation shares (``--layers``,
+``--opt``, ``--size``/``--seed``/``--weights``).
 
 ``reps list`` builds every available representation at ``small`` size to report its parameter count,
 layers and frame rate (and, for the unavailable ones, what they need). ``musicrep embed`` lives in
@@ -102,3 +103,36 @@ def list_reps(
         table.add_row(*row)
     console.print(table)
 
+
+
+@reps_app.command("show")
+def show_rep(name: str = typer.Argument(..., help="Registered name, e.g. musicrep-small or vgg.")) -> None:
+    """One representation in full: family, description, availability, layers with their widths, frame rate,
+    parameters, id; and the model card of a shipped model (training data and licences, budget, objective,
+    scores against handcrafted features and its random twin)."""
+    from rich.markdown import Markdown
+
+    from musicrep.models import entry
+    from musicrep.models.shipped import model_card
+
+    try:
+        e = entry(name)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(2) from None
+    ok, why = e.available()
+    console.print(f"[bold]{e.name}[/bold] ({e.family}): {e.description}")
+    if not ok:
+        console.print(f"not available here: {why}")
+    else:
+        try:
+            rep = e.factory()
+        except Exception as exc:  # noqa: BLE001 - say what it needs, as `reps list` does
+            console.print(f"needs: {str(exc).splitlines()[0]}")
+        else:
+            console.print(f"id {rep.id} · {rep.n_params:,} parameters · {rep.sample_rate} Hz input · "
+                          f"{rep.frame_rate:g} frames/s")
+            console.print("layers: " + ", ".join(f"{n} ({d})" for n, d in zip(rep.layer_names, rep.layer_dims)))
+    card = model_card(name)
+    if card is not None:
+        console.print(Markdown(card))

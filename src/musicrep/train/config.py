@@ -23,7 +23,7 @@ from musicrep.util import read_yaml_mapping, validation_problems
 
 __all__ = ["PRESETS", "PretrainConfig", "PretrainConfigError", "load_pretrain", "preset_data"]
 
-PRESETS = ("smoke", "laptop", "paper")
+PRESETS = ("smoke", "laptop", "paper", "musicrep-small")
 
 
 class PretrainConfigError(ValueError):
