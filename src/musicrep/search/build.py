@@ -53,11 +53,9 @@ def embed_files(rep: Representation, paths: Sequence[str | os.PathLike[str]], st
     return np.ascontiguousarray(x[:, layer, :width]), kept, keys, ext.errors  # type: ignore[return-value]
 
 
-def _rep(rep: str | Representation, config: dict[str, Any] | None) -> Representation:
-    if isinstance(rep, Representation):
-        return rep
+def _rep(rep: str, config: dict[str, Any]) -> Representation:
     try:
-        return get(rep, **(config or {}))
+        return get(rep, **config)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # unknown, unavailable or misconfigured
         raise SearchError(f"representation {rep!r}: {exc.args[0] if exc.args else exc}") from None
 
@@ -88,13 +86,13 @@ def _task_items(folder: Path, splits: Sequence[str] | None) -> tuple[list[Path],
     return paths, items
 
 
-def build_index(rep: str | Representation, *, audio: str | os.PathLike[str] | None = None,
+def build_index(rep: str, *, audio: str | os.PathLike[str] | None = None,
                 task: str | os.PathLike[str] | None = None, store: str | os.PathLike[str], config: dict[str, Any] | None = None,
                 layer: int = -1, window: WindowConfig | None = None, splits: Sequence[str] | None = None,
                 metric: str = "cosine", kind: str = "auto", batch_size: int = 16,
                 progress: bool = True) -> tuple[Index, list[dict[str, str]]]:
     """Embed ``audio`` (a folder, searched recursively) or ``task`` (a task folder; ``splits`` to keep some)
-    with ``rep`` into ``store`` and index one ``layer`` of each clip's timeline mean, ``[N, H_layer]``.
+    with ``rep`` (a registry name, built with ``config``, e.g. ``{"size": "small", "seed": 0}``) into ``store`` and index one ``layer`` of each clip's timeline mean, ``[N, H_layer]``.
 
     Returns the index (not yet saved: :meth:`Index.save`) and the files that could not be read (path,
     error), which are left out.
@@ -106,6 +104,9 @@ def build_index(rep: str | Representation, *, audio: str | os.PathLike[str] | No
     """
     if (audio is None) == (task is None):
         raise SearchError("give exactly one of --audio DIR or --task TASK_DIR")
+    config = dict(config or {})
+    if "weights" in config:  # index.json must find the weights from wherever the query runs
+        config["weights"] = str(Path(config["weights"]).resolve())
     model = _rep(rep, config)
     li = _layer(model, layer)
     window = (window or WindowConfig()).resolve(model)
@@ -115,7 +116,8 @@ def build_index(rep: str | Representation, *, audio: str | os.PathLike[str] | No
         raise SearchError(f"none of the {len(paths)} audio files could be read (first: {errors[0]['error'] if errors else '?'})")
     items = items.iloc[kept].reset_index(drop=True)
     items.insert(1, "key", keys)
-    info = {"representation": {"name": model.name, "config": model.config(), "id": model.id},
+    # the name and settings it was built from (what `get` takes), not model.config(), which is a description
+    info = {"representation": {"name": rep, "config": config, "id": model.id},
             "window": window.model_dump(), "layer": li, "layer_name": model.layer_names[li]}
     return Index.build(x, items, metric=metric, kind=kind, info=info), errors
 
