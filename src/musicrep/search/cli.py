@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -31,18 +30,18 @@ def _report_errors(errors: list[dict[str, str]]) -> None:
 def build(
     rep: str = typer.Option(..., "--rep", "-r", help="Representation name (see `musicrep reps list`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Index folder to write (index.faiss, items.csv, index.json)."),
-    audio: Optional[Path] = typer.Option(None, "--audio", help="Folder of audio files (searched recursively)."),
-    task: Optional[Path] = typer.Option(None, "--task", help="Task folder (task.yaml + items.csv): index its items, "
+    audio: Path | None = typer.Option(None, "--audio", help="Folder of audio files (searched recursively)."),
+    task: Path | None = typer.Option(None, "--task", help="Task folder (task.yaml + items.csv): index its items, "
                                         "with their split, label and group as metadata."),
     split: list[str] = typer.Option([], "--split", help="With --task: index only these splits (repeatable)."),
     layer: int = typer.Option(-1, "--layer", help="Which layer's timeline mean to index (-1: the last)."),
     kind: str = typer.Option("auto", "--kind", help="auto (exact below 100k items, IVF above) | flat | ivf | hnsw."),
     metric: str = typer.Option("cosine", "--metric", help="cosine | ip | l2."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Embedding store to extract into / reuse "
+    store: Path | None = typer.Option(None, "--store", help="Embedding store to extract into / reuse "
                                          "(default: OUT/store; share one with `musicrep evaluate` runs)."),
-    size: Optional[str] = typer.Option(None, "--size", help="Model size: small | paper (encoders only)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the untrained random twin (encoders)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Trained weights (.safetensors, .pt or a "
+    size: str | None = typer.Option(None, "--size", help="Model size: small | paper (encoders only)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the untrained random twin (encoders)."),
+    weights: Path | None = typer.Option(None, "--weights", help="Trained weights (.safetensors, .pt or a "
                                            "`musicrep pretrain` folder)."),
     opt: list[str] = typer.Option([], "--opt", help="Extra constructor setting KEY=VALUE (JSON values), repeatable."),
     batch_size: int = typer.Option(16, "--batch-size", help="Windows per forward pass."),
@@ -75,7 +74,7 @@ def query(
     k: int = typer.Option(10, "-k", "--k", help="Neighbours to return."),
     exclude_self: bool = typer.Option(False, "--exclude-self", help="Leave out items with the query's own content."),
     as_json: bool = typer.Option(False, "--json", help="Print the neighbours as JSON lines instead of a table."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also save the neighbours (.csv, or .json)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also save the neighbours (.csv, or .json)."),
 ) -> None:
     """Embed FILE with the index's representation and print its k nearest items (rank, score, metadata)."""
     from musicrep.search.build import query_file
@@ -110,7 +109,7 @@ def add(
     index_dir: Path = typer.Argument(..., help="Index folder written by `musicrep index build`."),
     audio: Path = typer.Option(..., "--audio", help="Folder of audio files to add (files already indexed, by "
                                "content, are skipped)."),
-    store: Optional[Path] = typer.Option(None, "--store", help="Embedding store (default: INDEX/store)."),
+    store: Path | None = typer.Option(None, "--store", help="Embedding store (default: INDEX/store)."),
     batch_size: int = typer.Option(16, "--batch-size", help="Windows per forward pass."),
 ) -> None:
     """Embed the new files under --audio with the index's representation and add them to the index."""
