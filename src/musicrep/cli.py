@@ -49,6 +49,7 @@ USER_ERRORS: tuple[str, ...] = (
     "musicrep.augment.base:DeformationError",
     "musicrep.train.config:PretrainConfigError",
     "musicrep.train.data:TrainDataError",
+    "musicrep.search.index:SearchError",
 )
 _DEBUG = "musicrep.debug"  # key in click's ctx.meta, shared by every nested command context
 
@@ -364,6 +365,10 @@ app.add_typer(_data_app, name="data")
 from musicrep.models.cli import reps_app as _reps_app  # noqa: E402
 
 app.add_typer(_reps_app, name="reps")
+
+from musicrep.search.cli import app as _index_app  # noqa: E402
+
+app.add_typer(_index_app, name="index")
 
 
 def main() -> None:

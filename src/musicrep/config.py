@@ -89,7 +89,7 @@ class EvaluateConfig(BaseModel):
     tasks: list[Path] = Field(description="Task folders (task.yaml + items.csv), e.g. data/demo/key.")
     representations: list[RepresentationConfig] = Field(description="What to evaluate.")
     probes: list[str] = Field(default_factory=lambda: ["linear", "mlp"], description="Probe names (linear, mlp, "
-                              "knn, centroid, keyprofile).")
+                              "knn, knn-index, centroid, keyprofile).")
     grid: str = Field("fast", description="Probe hyper-parameter grid: faster | fast | default.")
     layers: Literal["all", "last", "weighted"] = Field("all", description="all: one result per layer (layer scan); "
                                                        "last: the last layer only; weighted: a learned softmax-"

@@ -28,7 +28,7 @@ from musicrep.kinds import Kind, get_kind
 from musicrep.metrics import Metric, bootstrap_ci, get_metric, primary_metric
 from musicrep.probe.grids import ProbeConfig, ProbeGrid, expand, get_grid
 from musicrep.probe.keyprofile import KeyProfile
-from musicrep.probe.neighbors import KNN, Centroid
+from musicrep.probe.neighbors import KNN, Centroid, IndexKNN
 from musicrep.probe.stacked import train_stacked
 from musicrep.probe.tempo import TempoPeak
 from musicrep.probe.types import ProbeData, ProbeSetup
@@ -82,6 +82,8 @@ PROBES: dict[str, ProbeSpec] = {
         ProbeSpec("mlp", ("lr", "steps", "weight_decay", "dropout", "hidden"),
                   "MLP with ReLU hidden layers and dropout (Adam, L2)"),
         ProbeSpec("knn", ("k",), "k nearest neighbours, cosine similarity", build=KNN, logits=False),
+        ProbeSpec("knn-index", ("k",), "k nearest neighbours over a faiss index of the training items (exact "
+                  "below 100k items, approximate above; needs faiss)", build=IndexKNN, logits=False),
         ProbeSpec("centroid", (), "nearest class centroid, cosine similarity", build=Centroid, logits=False,
                   kinds=("multiclass", "multilabel", "key", "pitch")),  # needs classes: no regression
         ProbeSpec("keyprofile", (), "zero-shot key-profile correlation (Krumhansl) on chroma; no training",
