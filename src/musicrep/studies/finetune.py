@@ -39,7 +39,7 @@ from musicrep.probe.head import HEAD_PROBE, head_runner
 from musicrep.results import best_line
 from musicrep.studies.base import StudyConfig, pairs, register, start, study_unit_key
 
-__all__ = ["FinetuneStudyConfig", "finetune_method", "run_finetune_study"]
+__all__ = ["FinetuneStudyConfig", "finetune_method", "run_finetune_study", "score_head"]
 
 
 def finetune_method(unfreeze: Literal["all"] | int) -> str:
@@ -142,9 +142,6 @@ def _checkpoint(cfg: FinetuneStudyConfig, rc: RepresentationConfig, task: Any, u
 
 def _finetuned(cfg: FinetuneStudyConfig, pair: Any, progress: bool) -> None:
     """Each fine-tuning variant × budget × seed: train (or reuse) the checkpoint, score its own head."""
-    from musicrep.train.finetune import load_predictor
-    from musicrep.util import sha256_file
-
     rc, task, window, run = pair.rc, pair.task, pair.window, pair.run
     for unfreeze in cfg.unfreeze:
         method = finetune_method(unfreeze)
@@ -155,22 +152,64 @@ def _finetuned(cfg: FinetuneStudyConfig, pair: Any, progress: bool) -> None:
                 if run.is_done(pair.label, task.name, HEAD_PROBE, seed, key):
                     continue
                 ckpt = _checkpoint(cfg, rc, task, unfreeze, n, seed, run, progress)
-                tuned = RepresentationConfig(name=rc.name, config={"weights": str(ckpt)}, label=pair.label)
-                rep = tuned.build()
-                emb = embed_for_run(run, rep, f"{pair.label} ({method})", task, window, cfg, progress,
-                                    splits=("valid", "test"))
-                if emb is None:
-                    continue
-                meta = json.loads((ckpt / "meta.json").read_text(encoding="utf-8"))
-                settings = {"unfreeze": unfreeze, "steps": meta.get("steps"), "weights": sha256_file(
-                    ckpt / "weights.safetensors")[:16]}
-                runner = head_runner(load_predictor(ckpt).head, settings, n_train=meta.get("data_n_tracks"))
-                setup = ProbeSetup(probe="linear", seed=seed, n_bootstrap=cfg.bootstrap)  # probe: only names the seed
-                cond = {"study": "finetune", "labelled_per_class": n, "method": method}
-                rows = run_unit(Unit(pair.label, rep.id, task, setup, key, rc.budget_minutes, cond), emb,
-                                probe_runner=runner)
-                run.add(rows)
-                run.say(escape(f"  {best_line(pd.DataFrame(rows))}  [{method}, seed {seed}, {n or 'all'}/class]"))
+                rows = _score(cfg, run, pair.label, task, window, ckpt, key, seed, rc.budget_minutes,
+                              {"study": "finetune", "labelled_per_class": n, "method": method}, progress)
+                if rows is not None:
+                    run.say(escape(f"  {best_line(pd.DataFrame(rows))}  [{method}, seed {seed}, {n or 'all'}/class]"))
+
+
+def _score(cfg: StudyConfig, run: Any, label: str, task: Any, window: Any, ckpt: Path, key: str, seed: int,
+           budget_minutes: float | None, conditions: dict[str, Any], progress: bool) -> list[dict[str, Any]] | None:
+    """Rows of a fine-tuned checkpoint's own head on ``task``'s test split (selected-on nothing; ``valid_value``
+    is the head's valid score), added to ``run``; None when the task has no readable test items."""
+    from musicrep.models.base import CHECKPOINT_WEIGHTS, read_checkpoint_model
+    from musicrep.train.finetune import load_predictor
+    from musicrep.util import sha256_file
+
+    tuned = RepresentationConfig(name=read_checkpoint_model(ckpt)["name"], config={"weights": str(ckpt)}, label=label)
+    rep = tuned.build()
+    emb = embed_for_run(run, rep, f"{label} ({conditions.get('method')})", task, window, cfg, progress,
+                        splits=("valid", "test"))
+    if emb is None:
+        return None
+    meta = json.loads((ckpt / "meta.json").read_text(encoding="utf-8"))
+    settings = {"method": conditions.get("method"), "steps": meta.get("steps"),
+                "weights": sha256_file(ckpt / CHECKPOINT_WEIGHTS)[:16]}
+    runner = head_runner(load_predictor(ckpt).head, settings, n_train=meta.get("data_n_tracks"))
+    setup = ProbeSetup(probe=HEAD_PROBE, seed=seed, n_bootstrap=cfg.bootstrap)
+    rows = run_unit(Unit(label, rep.id, task, setup, key, budget_minutes, conditions), emb, probe_runner=runner)
+    run.add(rows)
+    return rows
+
+
+def score_head(ckpt: str | Path, task: str | Path, *, bootstrap: int = 1000, progress: bool = False) -> pd.DataFrame:
+    """Score a fine-tuned checkpoint's own head on a task's test split (metrics and bootstrap CIs as every probe).
+
+    Rows (``probe`` = ``head``, ``method`` from the checkpoint's ``unfreeze``) go to ``CKPT/eval/results.csv``
+    (a run folder: ``musicrep report CKPT/eval`` draws it; embeddings in ``CKPT/eval/store``); returns them.
+    Raises :class:`~musicrep.models.base.WeightsError` when the checkpoint has no head.
+    """
+    import yaml
+
+    from musicrep.data.task import Task
+    from musicrep.evaluate import Run, task_window
+    from musicrep.models.base import read_checkpoint_model
+
+    ckpt, t = Path(ckpt), Task.load(task)
+    saved = yaml.safe_load((ckpt / "config.yaml").read_text(encoding="utf-8")) or {}
+    name = read_checkpoint_model(ckpt)["name"]
+    cfg = StudyConfig(tasks=[Path(task)], representations=[RepresentationConfig(name=name, config={"weights": str(ckpt)})],
+                      out=ckpt / "eval", bootstrap=bootstrap, probes=["linear"])
+    run = Run(cfg.out, cfg)
+    window = task_window(t, cfg.window)
+    per_class = saved.get("per_class")
+    cond = {"study": "finetune", "labelled_per_class": per_class,
+            "method": finetune_method(saved.get("unfreeze", "all"))}
+    label = f"{name}-finetuned"
+    key = study_unit_key("finetune", cfg, cfg.representations[0], window, per_class=per_class, head=True)
+    rows = _score(cfg, run, label, t, window, ckpt, key, int(saved.get("seed", 0)), None, cond, progress) or []
+    run.finish()
+    return pd.DataFrame(rows)
 
 
 @register("finetune", FinetuneStudyConfig, "labelled budgets of N per class: fine-tuning (all / last N blocks) vs "
