@@ -188,7 +188,7 @@ def preset_data(name: str, command: str = "pretrain") -> dict[str, Any]:
     """The packaged preset ``name`` of ``command`` (pretrain | finetune) as a dict (``presets/COMMAND/NAME.yaml``)."""
     presets = _COMMANDS[command][1]
     if name not in presets:
-        raise PretrainConfigError(f"unknown {command} preset {name!r}; choose one of {', '.join(presets)}")
+        raise PretrainConfigError(f"unknown preset {name!r} of musicrep {command}; choose one of {', '.join(presets)}")
     text = resources.files("musicrep.presets").joinpath(command, f"{name}.yaml").read_text(encoding="utf-8")
     return dict(yaml.safe_load(text) or {})
 
