@@ -191,6 +191,11 @@ def test_study_smoke_preset_adds_rows_for_each_method_and_two_budgets(tmp_path: 
     assert (per_budget == 1).all()
     tuned = res[res["method"].str.startswith("finetune")]
     assert set(tuned["probe"]) == {"head"} and tuned["valid_value"].notna().all()
+    from musicrep.report import write_report
+
+    write_report([tmp_path / "st"], tmp_path / "st" / "report.html")
+    md = (tmp_path / "st" / "report.md").read_text(encoding="utf-8")
+    assert "## Fine-tuning" in md and "| finetune-last2 |" in md and "| knn |" in md
     before = len(res)  # a re-run trains nothing and adds nothing
     STUDIES["finetune"].run(cfg, progress=False)
     assert len(read_results(tmp_path / "st" / "results.csv")) == before
