@@ -25,7 +25,12 @@ import yaml
 from torch import Tensor
 
 from musicrep.kinds import get_kind
-from musicrep.models.base import CHECKPOINT_MODEL, WeightsError, load_state, read_checkpoint_model
+from musicrep.models.base import (
+    CHECKPOINT_MODEL,
+    WeightsError,
+    load_state,
+    read_checkpoint_model,
+)
 from musicrep.train.config import FinetuneConfig
 from musicrep.train.trainer import HEAD_WEIGHTS, pretrain
 
