@@ -408,8 +408,8 @@ def test_config_typo_names_the_key() -> None:
 
 def test_unknown_objective_and_missing_inputs_are_one_line_errors() -> None:
     enc = encoder("vgg")
-    assert set(OBJECTIVES) == {"supervised", "simclr", "masked", "bestrq"}
-    with pytest.raises(ValueError, match="registered: bestrq, masked, simclr, supervised"):
+    assert set(OBJECTIVES) == {"supervised", "simclr", "masked", "bestrq", "finetune"}
+    with pytest.raises(ValueError, match="registered: bestrq, finetune, masked, simclr, supervised"):
         get_objective("simclrr", enc)
     with pytest.raises(ValueError, match="n_classes"):
         get_objective("supervised", enc)

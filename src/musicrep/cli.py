@@ -201,7 +201,7 @@ def evaluate(
 
 @app.command()
 def study(
-    name: str = typer.Argument(..., help="robustness | augmentation | layerwise | limited-data."),
+    name: str = typer.Argument(..., help="robustness | augmentation | layerwise | limited-data | finetune."),
     config: Optional[Path] = typer.Argument(None, help="YAML config of the study (or give --preset)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="smoke (seconds, CI) | laptop (2 cores, "
                                          "< 1 h) | paper (the seeds' settings)."),
@@ -338,6 +338,72 @@ def pretrain(
         return
     console.print(f"{cfg.model}/{cfg.objective}: {cfg.steps} steps in {time.perf_counter() - t0:.0f} s → {folder}\n"
                   f"use it as {{name: {cfg.model}, config: {{weights: {folder}}}}}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def finetune(
+    config: Optional[Path] = typer.Argument(None, help="YAML config (keys of `musicrep.train.config.FinetuneConfig`); "
+                                            "or give --preset. Its keys win over the preset's."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="smoke (seconds, CI) | laptop (a small encoder "
+                                         "in minutes on 2 cores)."),
+    task: Optional[Path] = typer.Option(None, "--task", "-t", help="Labelled task folder: trains on its train split."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Encoder: vgg, musicnn, samplecnn, ast, tmae, "
+                                        "nfnet, conformer."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Starting checkpoint folder (`musicrep "
+                                           "pretrain --out`); default: untrained weights."),
+    unfreeze: Optional[str] = typer.Option(None, "--unfreeze", help="all | N: train every block, or only the "
+                                           "encoder's last N (one per layer) and the head."),
+    per_class: Optional[int] = typer.Option(None, "--per-class", help="Labelled budget: training items per class."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimiser steps."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 1e-4)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder (default: the config's, or "
+                                       "runs/finetune-PRESET)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT's last checkpoint (with only --out: "
+                                "the settings OUT/config.yaml saved)."),
+    score: bool = typer.Option(True, "--score/--no-score", help="Score the model's own head on the task's test "
+                               "split afterwards (rows in OUT/eval/results.csv)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto (CUDA when available) | cpu | cuda."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Fine-tune an encoder (from a checkpoint) with a task head on a labelled task; OUT is a representation
+    and, with its head, a classifier.
+
+    The pretraining trainer and checkpoint format: use OUT as {name: MODEL, config: {weights: OUT}} anywhere a
+    representation goes. --unfreeze N trains only the last N blocks (+ head); the rest stay the checkpoint's.
+    """
+    from musicrep.train.config import load_finetune
+    from musicrep.train.finetune import finetune as run_finetune
+
+    if config is None and preset is None and resume and out is not None and (out / "config.yaml").is_file():
+        config = out / "config.yaml"  # `--resume --out DIR` alone: continue the run with the settings it saved
+    if config is None and preset is None:
+        raise OptionError("give a CONFIG.yaml or --preset smoke|laptop (or --resume --out DIR of a started run)")
+    if unfreeze is not None and unfreeze != "all" and not unfreeze.isdigit():
+        raise OptionError(f"--unfreeze: {unfreeze!r}; give all or a number of blocks")
+    cfg = load_finetune(config, preset, task=task, model=model, weights=weights, per_class=per_class, steps=steps,
+                        lr=lr, out=out, device=device,
+                        unfreeze=None if unfreeze is None else (unfreeze if unfreeze == "all" else int(unfreeze)))
+    saved = cfg.out / "meta.json"
+    done = resume and saved.is_file() and int(json.loads(saved.read_text(encoding="utf-8")).get("step", 0)) >= cfg.steps
+    t0 = time.perf_counter()
+    if done:
+        console.print(f"{cfg.out}: already complete ({cfg.steps} steps)", highlight=False, soft_wrap=True)
+    else:
+        run_finetune(cfg, resume=resume, progress=not quiet)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
+    if not done:
+        console.print(f"{cfg.model}/finetune (unfreeze {cfg.unfreeze}): {cfg.steps} steps in "
+                      f"{time.perf_counter() - t0:.0f} s → {cfg.out}\nuse it as {{name: {cfg.model}, config: "
+                      f"{{weights: {cfg.out}}}}}", highlight=False, soft_wrap=True)
+    if score:
+        from musicrep.results import best_line
+        from musicrep.studies.finetune import score_head
+
+        rows = score_head(cfg.out, cfg.task, progress=not quiet)
+        said = best_line(rows) if len(rows) else "no readable test items"
+        console.print(f"its own head on the test split of {cfg.task}: {said} → {cfg.out / 'eval' / 'results.csv'}",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command()

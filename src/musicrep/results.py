@@ -60,18 +60,21 @@ __all__ = [
 #: empty for all), ``augment_fraction`` (share of training items given an augmented copy),
 #: ``sample_weight`` (the loss weight of those copies), ``pretrain_data`` (what the weights were pretrained
 #: on: ``none``, or the pool / task name, e.g. ``music``, ``nonmusic``) and ``pretrain_seed`` (the seed of
-#: that pretraining run, or of the random twin's initialisation; empty when not applicable).
+#: that pretraining run, or of the random twin's initialisation; empty when not applicable). ``method`` (the
+#: fine-tune study: how the labels met the representation — ``probe`` (linear/MLP on frozen embeddings),
+#: ``knn`` (the embeddings used directly), ``finetune-all`` / ``finetune-lastN`` (the encoder trained with its
+#: own head, probe ``head``); empty elsewhere).
 RESULT_COLUMNS: list[str] = [
     "study", "representation", "rep_id", "budget_minutes", "pretrain_data", "pretrain_seed", "layer", "task",
     "kind", "probe", "deformation",
-    "train_deformation", "labelled_per_class", "augment_fraction", "sample_weight", "seed",
+    "train_deformation", "labelled_per_class", "augment_fraction", "sample_weight", "method", "seed",
     "metric", "value", "ci_low", "ci_high", "valid_value", "n_train", "n_test", "n_failed", "selection",
     "best_config", "layer_weights", "unit_key",
 ]
 #: The columns that say under which condition a number was measured (besides representation, task,
 #: layer, probe and seed): the leaderboard ranks within each condition, never across them.
 CONDITION_COLUMNS: list[str] = ["study", "budget_minutes", "pretrain_data", "pretrain_seed", "deformation",
-                                "train_deformation", "labelled_per_class", "augment_fraction", "sample_weight"]
+                                "train_deformation", "labelled_per_class", "augment_fraction", "sample_weight", "method"]
 #: What a row gets for a condition column a caller leaves out (clean audio, every labelled item).
 CONDITION_DEFAULTS: dict[str, Any] = {"study": "evaluate", "pretrain_data": "none", "deformation": "none",
                                       "train_deformation": "none", "augment_fraction": 0.0, "sample_weight": 1.0}
@@ -112,7 +115,7 @@ def read_results(path: str | os.PathLike[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     df = pd.read_csv(path, dtype={"representation": str, "task": str, "probe": str, "layer": str, "unit_key": str,
                                   "deformation": str, "train_deformation": str, "study": str,
-                                  "pretrain_data": str})
+                                  "pretrain_data": str, "method": str})
     df = df.reindex(columns=RESULT_COLUMNS + [c for c in df.columns if c not in RESULT_COLUMNS])
     for col, default in CONDITION_DEFAULTS.items():  # rows of older tables were measured under the defaults
         df[col] = df[col].fillna(default)

@@ -109,6 +109,9 @@ class Conformer(Encoder):
             out.append(x)
         return out
 
+    def layer_blocks(self) -> list[tuple[str, ...]]:
+        return [("subsample", "proj")] + [(f"blocks.{i}",) for i in range(len(self.blocks))]
+
 
 @register("conformer", family="transformer", description="Conformer on log-mel, MusicFM/MuQ style (25 Hz tokens)")
 def _conformer(**cfg: object) -> Conformer:

@@ -172,3 +172,23 @@ class Encoder(TorchEncoder):
 
     def forward_layers(self, audio: Tensor) -> list[Tensor]:
         return self.forward_input(self.prepare(audio))
+
+    def layer_blocks(self) -> list[tuple[str, ...]]:
+        """The block behind each layer, input → output: one entry per ``layer_names`` entry, each the
+        state-dict name prefixes of the parameters (and buffers) that first act in that layer.
+
+        Every parameter belongs to exactly one block, so "fine-tune the last N blocks" (the ``finetune``
+        objective's ``unfreeze: N``) means the modules behind the last N layers. Subclasses define it:
+        the one place that says what a block of that family is.
+        """
+        raise NotImplementedError(f"{self.name}: no layer_blocks(); fine-tune it with unfreeze: all")
+
+    def block_of(self, name: str) -> int:
+        """Index of the block (see :meth:`layer_blocks`) holding the parameter/buffer ``name``.
+
+        Raises ``KeyError`` naming the parameter when no block claims it (an incomplete ``layer_blocks``).
+        """
+        for i, prefixes in enumerate(self.layer_blocks()):
+            if any(name == p or name.startswith(p + ".") for p in prefixes):
+                return i
+        raise KeyError(f"{self.name}: parameter {name!r} is in no block of layer_blocks()")

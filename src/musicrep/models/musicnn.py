@@ -98,6 +98,9 @@ class MusiCNN(Encoder):
         back = self.backend(torch.cat([front, m1, m2, m3], dim=1))
         return [y.transpose(1, 2) for y in (front, m1, m2, m3, back)]
 
+    def layer_blocks(self) -> list[tuple[str, ...]]:
+        return [("front",), ("mid.0",), ("mid.1",), ("mid.2",), ("backend",)]
+
 
 @register("musicnn", family="cnn", description="MusiCNN: vertical/horizontal musically motivated filters + mid/back-end")
 def _musicnn(**cfg: object) -> MusiCNN:

@@ -221,6 +221,14 @@ class NFNet(Encoder):
         out.append(y.mean(dim=2).transpose(1, 2))
         return out
 
+    def layer_blocks(self) -> list[tuple[str, ...]]:
+        # a stage's lateral fuses fast into slow before its first block, so it belongs to that block
+        out: list[tuple[str, ...]] = [("slow_stem", "fast_stem")]
+        for si, stage in enumerate(self.slow_stages):
+            for bi in range(len(stage)):
+                out.append((f"slow_stages.{si}.{bi}", f"fast_stages.{si}.{bi}") + ((f"laterals.{si}",) if bi == 0 else ()))
+        return out + [("final_lateral", "final")]
+
 
 @register("nfnet", family="cnn", description="SF-NFNet-F0: slow-fast normalizer-free ResNet (McCallum et al. 2022)")
 def _nfnet(**cfg: object) -> NFNet:

@@ -86,6 +86,11 @@ class PatchTransformer(Encoder):
     def forward_input(self, x: Tensor) -> list[Tensor]:
         return self._layers(self.tokens(x))
 
+    def layer_blocks(self) -> list[tuple[str, ...]]:
+        # the final LayerNorm acts only on the last block's output (see _layers), so it is that block's
+        last = len(self.blocks) - 1
+        return [("patch", "freq_pos")] + [(f"blocks.{i}",) + (("norm",) if i == last else ()) for i in range(last + 1)]
+
 
 class AST(PatchTransformer):
     """Audio Spectrogram Transformer: overlapping 16×16 patches (stride 10 at paper size)."""

@@ -75,6 +75,9 @@ class SampleCNN(Encoder):
             out.append(x.transpose(1, 2))
         return out
 
+    def layer_blocks(self) -> list[tuple[str, ...]]:
+        return [("stem",)] + [(f"blocks.{i}",) for i in range(len(self.blocks))]
+
 
 @register("samplecnn", family="cnn", description="SampleCNN on raw waveform (CLMR's encoder)")
 def _samplecnn(**cfg: object) -> SampleCNN:

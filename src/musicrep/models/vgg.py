@@ -60,6 +60,9 @@ class VGG(Encoder):
             out.append(x.mean(dim=2).transpose(1, 2))  # [B, C, F, T] → [B, T, C]
         return out
 
+    def layer_blocks(self) -> list[tuple[str, ...]]:
+        return [(f"blocks.{i}",) for i in range(len(self.blocks))]
+
 
 @register("vgg", family="cnn", description="VGG-style CNN on log-mel (short-chunk CNN); one layer per conv block")
 def _vgg(**cfg: object) -> VGG:

@@ -34,7 +34,8 @@ from musicrep.probe.tempo import TempoPeak
 from musicrep.probe.types import ProbeData, ProbeSetup
 from musicrep.results import PREDICTIONS_KEY
 
-__all__ = ["ProbeSpec", "PROBES", "Standardizer", "TargetScaler", "FittedProbe", "fit_probe", "evaluate_probe"]
+__all__ = ["ProbeSpec", "PROBES", "Standardizer", "TargetScaler", "FittedProbe", "fit_probe", "evaluate_probe",
+           "score_fitted"]
 
 #: Memory budget of one stacked block, in float32 numbers (params, grads, Adam moments, best state).
 _BLOCK_FLOATS = 48_000_000
@@ -535,12 +536,24 @@ def evaluate_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> list[di
     """
     if data.test is None:
         raise ValueError("evaluate_probe needs data.test (the split it scores)")
+    return score_fitted(fit_probe(data, setup), data, setup)
+
+
+def score_fitted(best: FittedProbe, data: ProbeData, setup: ProbeSetup, n_train: int | None = None
+                 ) -> list[dict[str, Any]]:
+    """Score an already fitted probe (or anything built as a :class:`FittedProbe`, e.g. a fine-tuned model's
+    own head, :mod:`musicrep.probe.head`) on ``data.test``: the rows of :func:`evaluate_probe`.
+
+    ``n_train`` fills the ``n_train`` column (default: ``len(data.train)``). Raises ``ValueError`` without a
+    test split.
+    """
+    if data.test is None:
+        raise ValueError("score_fitted needs data.test (the split it scores)")
     k = get_kind(data.kind)
     names = list(data.metrics) if data.metrics is not None else list(k.metrics)
     named = data.test if isinstance(data.test, Mapping) else None
     tests = named if named is not None else {"": data.test}
     seed = int(setup.seed)
-    best = fit_probe(data, setup)
     rows: list[dict[str, Any]] = []
     for test_name, test in tests.items():
         yte = k.check_targets(test.y, f"y_test[{test_name}]" if test_name else "y_test")
@@ -554,7 +567,7 @@ def evaluate_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> list[di
                     "value": m(ref, est), "ci_low": lo, "ci_high": hi, "valid_value": fp.valid_score,
                     "best_config": json.dumps(fp.best_config, sort_keys=True),
                     "layer_weights": "" if lw is None else json.dumps([round(float(w), 6) for w in lw]),
-                    "n_train": len(data.train), "n_test": len(yte),
+                    "n_train": len(data.train) if n_train is None else int(n_train), "n_test": len(yte),
                     **({"deformation": test_name} if named is not None else {}),
                     PREDICTIONS_KEY: (ref, est),
                 })

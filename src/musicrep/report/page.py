@@ -296,6 +296,38 @@ def _augmentation(b: _Builder, run: Run, several: bool) -> None:
         b.table(pd.DataFrame(table), numeric=tuple(columns))
 
 
+#: Line order of the fine-tune figure: fine-tuning variants first, then the frozen methods.
+_FROZEN_METHODS = ["probe", "knn"]
+
+
+def _finetune(b: _Builder, run: Run, several: bool) -> None:
+    b.section(*_section_title("Fine-tuning", run, several))
+    view = views.finetune_view(run.results)
+    if view.empty:
+        b.note("No fine-tune rows with a validation score.")
+        return
+    view = view.assign(line=view["method"].astype(str))
+    for task, g in view.groupby("task", sort=True):
+        metric = _metric(g)
+        tuned = sorted(m for m in g["line"].unique() if m not in _FROZEN_METHODS)
+        lines = tuned + [m for m in _FROZEN_METHODS if m in set(g["line"])]
+        b.heading(f"{task} — {metric} vs labelled budget, per method")
+        b.figure(plots.budget_figure(g, lines, f"Fine-tuning — {task}: fine-tuned head vs frozen probe vs kNN "
+                                     "(bands: 95 % CI)", metric), f"fine-tuning curves for {task}")
+        budgets = sorted(g["labelled_per_class"].dropna().astype(float).unique())
+        columns = [f"{v:g}" for v in budgets] + (["all"] if g["labelled_per_class"].isna().any() else [])
+        table = []
+        for (rep, method), sg in g.groupby(["representation", "line"], sort=True):
+            row = {"representation": rep, "method": method, **dict.fromkeys(columns, "—")}
+            for r in sg.itertuples():
+                col = "all" if pd.isna(r.labelled_per_class) else f"{float(r.labelled_per_class):g}"
+                row[col] = f"{_num(r.value)} {_ci(r.ci_low, r.ci_high)}"
+            table.append(row)
+        b.note(f"{metric} (test) [95 % CI] by labelled items per class (columns; all = every labelled item). "
+               "probe: the better of linear / MLP on validation; finetune-*: the model's own head.")
+        b.table(pd.DataFrame(table), numeric=tuple(columns))
+
+
 def _limited_data(b: _Builder, run: Run, several: bool) -> None:
     b.section(*_section_title("Limited data", run, several))
     curves, baselines = views.limited_data_view(run.results)
@@ -335,7 +367,7 @@ def _limited_data(b: _Builder, run: Run, several: bool) -> None:
 
 #: What each study adds to the page (``evaluate`` rows appear in the leaderboard only).
 _STUDY_SECTIONS = {"layerwise": _layerwise, "robustness": _robustness, "augmentation": _augmentation,
-                   "limited-data": _limited_data}
+                   "limited-data": _limited_data, "finetune": _finetune}
 
 
 def _provenance(b: _Builder, runs: list[Run]) -> None:

@@ -232,23 +232,30 @@ def _all_position(budgets: pd.Series) -> float:
 def augmentation_figure(view: pd.DataFrame, task: str, metric: str) -> bytes:
     """Score vs labelled items per class (log x; "all" at the right end), one panel per representation,
     a line per (augmented share, sample weight) setting with its 95 % CI band."""
-    reps = sorted(view["representation"].unique())
     view = view.assign(augment_fraction=view["augment_fraction"].astype(float).fillna(0),
                        sample_weight=view["sample_weight"].astype(float).fillna(1))
     settings = sorted(set(zip(view["augment_fraction"], view["sample_weight"], strict=True)))
     names = {s: ("no augmentation" if s[0] == 0 else f"{s[0]:.0%} augmented, weight {s[1]:g}") for s in settings}
-    colours = _colours([names[s] for s in settings])
+    line = [names[s] for s in zip(view["augment_fraction"], view["sample_weight"], strict=True)]
+    return budget_figure(view.assign(line=line), [names[s] for s in settings],
+                         f"Augmentation — {task}: score vs labelled budget (bands: 95 % CI)", metric)
+
+
+def budget_figure(view: pd.DataFrame, lines: Sequence[str], title: str, metric: str) -> bytes:
+    """Score vs labelled items per class (log x; "all" — NaN — at the right end), one panel per
+    representation, one line per value of ``view["line"]`` (in the order of ``lines``) with its 95 % CI band."""
+    reps = sorted(view["representation"].unique())
+    colours = _colours(list(lines))
     all_x = _all_position(view["labelled_per_class"].astype(float))
     fig, axes = _grid(len(reps), 2, 5.2, 3.9)
     for ax, rep in zip(axes, reps, strict=True):
-        for s in settings:
-            g = view[(view["representation"] == rep) & (view["augment_fraction"] == s[0])
-                     & (view["sample_weight"] == s[1])]
+        for name in lines:
+            g = view[(view["representation"] == rep) & (view["line"] == name)]
             if g.empty:
                 continue
             x = g["labelled_per_class"].astype(float).fillna(all_x)
             g = g.assign(x=x).sort_values("x")
-            _band(ax, g["x"].to_numpy(dtype=float), g, colours[names[s]], "-", names[s])
+            _band(ax, g["x"].to_numpy(dtype=float), g, colours[name], "-", name)
         ax.set_xscale("log")
         ticks = sorted(view["labelled_per_class"].dropna().astype(float).unique().tolist())
         has_all = view["labelled_per_class"].isna().any()
@@ -259,7 +266,7 @@ def augmentation_figure(view: pd.DataFrame, task: str, metric: str) -> bytes:
         ax.set_title(rep)
         ax.grid(alpha=0.3)
     _shared_legend(fig, axes)
-    fig.suptitle(f"Augmentation — {task}: score vs labelled budget (bands: 95 % CI)")
+    fig.suptitle(title)
     return _png(fig)
 
 

@@ -210,6 +210,13 @@ def augmentation_view(results: pd.DataFrame) -> pd.DataFrame:
     return _board(rows)
 
 
+def finetune_view(results: pd.DataFrame) -> pd.DataFrame:
+    """Per task, representation, labelled budget (NaN = all) and ``method`` (finetune-all / finetune-lastN /
+    probe / knn): the leaderboard value with CI (rows of the ``finetune`` study)."""
+    rows = results[(results["study"] == "finetune") & (results["deformation"] == CLEAN)]
+    return _board(rows)
+
+
 #: The columns that name one learning curve (a line of the limited-data figure).
 CURVE_KEYS: list[str] = ["task", "representation", "pretrain_data", "probe"]
 

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from musicrep.util import read_yaml_mapping, validation_problems
 
-__all__ = ["PRESETS", "PretrainConfig", "PretrainConfigError", "load_pretrain", "preset_data"]
+__all__ = ["FINETUNE_PRESETS", "PRESETS", "FinetuneConfig", "PretrainConfig", "PretrainConfigError", "load_finetune",
+           "load_pretrain", "preset_data"]
 
 PRESETS = ("smoke", "laptop", "paper", "musicrep-small")
 
@@ -92,6 +93,14 @@ class PretrainConfig(BaseModel):
         """``model_config`` (named so in YAML; pydantic reserves the attribute)."""
         return dict(self.model_config_)
 
+    def data_options(self) -> dict[str, Any]:
+        """Extra :class:`musicrep.train.data.TrainData` settings (fine-tuning's per-class budget); none here."""
+        return {}
+
+    def objective_settings(self) -> dict[str, Any]:
+        """What the objective is built with: ``objective_config`` (fine-tuning adds ``unfreeze``)."""
+        return dict(self.objective_config)
+
     def resolved(self) -> dict[str, Any]:
         """The config as plain YAML-able data, defaults filled in (what ``OUT/config.yaml`` holds)."""
         return self.model_dump(mode="json", by_alias=True)
@@ -103,19 +112,84 @@ class PretrainConfig(BaseModel):
         return self.model_copy(update=upd)
 
 
-def _validate(data: dict[str, Any], source: str) -> PretrainConfig:
+class FinetuneConfig(PretrainConfig):
+    """``musicrep finetune``: an encoder (from a checkpoint's weights, or untrained) + a task head trained on a
+    labelled task's training split (a budget of N items per class, or all), only its last N blocks unfrozen.
+
+    The same trainer, data and checkpoint folder as pretraining (:class:`PretrainConfig`'s loop settings);
+    the objective is ``finetune`` (the supervised loss with frozen blocks). Defaults differ where fine-tuning
+    differs: a smaller learning rate (1e-4: the weights are already trained), no augmentation (the probes it
+    is compared with see the plain items), validation on the task's own ``valid`` split.
+    """
+
+    objective: Literal["finetune"] = Field("finetune", description="Always finetune (the supervised loss with "
+                                           "frozen blocks); its head settings go in objective_config.")
+    task: Path = Field(description="Labelled task folder (task.yaml + items.csv): trains on its train split.")
+    weights: Path | None = Field(None, description="Starting checkpoint: a `musicrep pretrain` (or finetune) "
+                                 "folder, loaded as models.get(model, weights=DIR); none: untrained weights.")
+    unfreeze: Literal["all"] | int = Field("all", description="'all', or train only the last N blocks of the "
+                                           "encoder (one per layer) and the head.")
+    per_class: int | None = Field(None, gt=0, description="Labelled budget: training items per class (nested, "
+                                  "musicrep.data.subset); none: every training item.")
+    val_split: Literal["valid", "test"] | None = Field("valid", description="Task split the validation loss is "
+                                                       "measured on; none: ~2 % of the training items held out.")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate (AdamW).")
+    augment_fraction: float = Field(0.0, ge=0, le=1, description="Fraction of training crops given a natural "
+                                    "augmentation (default none: the probes it is compared with see plain items).")
+    out: Path = Field(Path("runs/finetune"), description="Checkpoint folder: a representation "
+                      "({name: MODEL, config: {weights: OUT}}) and, with head.safetensors, a classifier.")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> FinetuneConfig:
+        if self.pool is not None:
+            raise ValueError("fine-tuning trains on a labelled task: give task, not pool")
+        if self.per_class is not None and self.minutes != "all":
+            raise ValueError("give one budget: per_class or minutes, not both")
+        if "unfreeze" in self.objective_config:
+            raise ValueError("set unfreeze at the top level, not in objective_config")
+        if isinstance(self.unfreeze, int) and self.unfreeze < 0:
+            raise ValueError("unfreeze: give 'all' or a number of blocks ≥ 0")
+        return self
+
+    @property
+    def encoder_config(self) -> dict[str, Any]:
+        cfg = dict(self.model_config_)
+        return {**cfg, "weights": str(self.weights)} if self.weights is not None else cfg
+
+    def data_options(self) -> dict[str, Any]:
+        return {"per_class": self.per_class, "val_split": self.val_split}
+
+    def objective_settings(self) -> dict[str, Any]:
+        return {**self.objective_config, "unfreeze": self.unfreeze}
+
+    def resolve_paths(self, base: Path) -> FinetuneConfig:
+        cfg = super().resolve_paths(base)
+        if cfg.weights is not None and not Path(cfg.weights).is_absolute():
+            cfg = cfg.model_copy(update={"weights": base / cfg.weights})
+        return cfg  # type: ignore[return-value]
+
+
+#: Presets of ``musicrep finetune`` (``presets/finetune/NAME.yaml``).
+FINETUNE_PRESETS = ("smoke", "laptop")
+#: Per command: its config model and packaged presets (``presets/<command>/NAME.yaml``).
+_COMMANDS: dict[str, tuple[type[PretrainConfig], tuple[str, ...]]] = {
+    "pretrain": (PretrainConfig, PRESETS), "finetune": (FinetuneConfig, FINETUNE_PRESETS)}
+
+
+def _validate(data: dict[str, Any], source: str, command: str = "pretrain") -> PretrainConfig:
     try:
-        return PretrainConfig.model_validate(data)
+        return _COMMANDS[command][0].model_validate(data)
     except ValidationError as exc:
         lines = [f"  {k}: {m}" for k, m in validation_problems(exc)]
-        raise PretrainConfigError("\n".join([f"{source}: invalid pretrain config"] + lines)) from None
+        raise PretrainConfigError("\n".join([f"{source}: invalid {command} config"] + lines)) from None
 
 
-def preset_data(name: str) -> dict[str, Any]:
-    """The packaged preset ``name`` as a dict (``presets/pretrain/NAME.yaml``)."""
-    if name not in PRESETS:
-        raise PretrainConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    text = resources.files("musicrep.presets").joinpath("pretrain", f"{name}.yaml").read_text(encoding="utf-8")
+def preset_data(name: str, command: str = "pretrain") -> dict[str, Any]:
+    """The packaged preset ``name`` of ``command`` (pretrain | finetune) as a dict (``presets/COMMAND/NAME.yaml``)."""
+    presets = _COMMANDS[command][1]
+    if name not in presets:
+        raise PretrainConfigError(f"unknown preset {name!r} of musicrep {command}; choose one of {', '.join(presets)}")
+    text = resources.files("musicrep.presets").joinpath(command, f"{name}.yaml").read_text(encoding="utf-8")
     return dict(yaml.safe_load(text) or {})
 
 
@@ -127,7 +201,19 @@ def load_pretrain(source: str | os.PathLike[str] | dict[str, Any] | None = None,
     Relative paths are taken from ``base`` (default: the working directory, as the CLI reads them).
     Raises :class:`PretrainConfigError` naming the file and every bad key.
     """
-    data: dict[str, Any] = preset_data(preset) if preset is not None else {}
+    return _load("pretrain", source, preset, base, overrides)
+
+
+def load_finetune(source: str | os.PathLike[str] | dict[str, Any] | None = None, preset: str | None = None,
+                  base: Path | None = None, **overrides: Any) -> FinetuneConfig:
+    """A :class:`FinetuneConfig` as :func:`load_pretrain` makes a :class:`PretrainConfig` (file or dict, preset
+    ``smoke | laptop``, overrides; default ``out``: ``runs/finetune-PRESET``)."""
+    return _load("finetune", source, preset, base, overrides)  # type: ignore[return-value]
+
+
+def _load(command: str, source: str | os.PathLike[str] | dict[str, Any] | None, preset: str | None,
+          base: Path | None, overrides: dict[str, Any]) -> PretrainConfig:
+    data: dict[str, Any] = preset_data(preset, command) if preset is not None else {}
     preset_objective = data.get("objective")
     name = f"preset {preset}" if preset is not None else "config"
     given: dict[str, Any] = {}
@@ -152,5 +238,5 @@ def load_pretrain(source: str | os.PathLike[str] | dict[str, Any] | None = None,
         # another objective starts from its own defaults
         data["objective_config"] = {}
     if "out" not in data and preset is not None:
-        data["out"] = str(Path("runs") / f"pretrain-{preset}")
-    return _validate(data, name).resolve_paths(base or Path.cwd())
+        data["out"] = str(Path("runs") / f"{command}-{preset}")
+    return _validate(data, name, command).resolve_paths(base or Path.cwd())

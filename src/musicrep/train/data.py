@@ -576,6 +576,11 @@ class TrainData:
         seed: seed of the crops and augmentations.
         cache_dir: parent of the cache folders (default ``<pool or task>/.musicrep-cache``).
         validation_fraction: share of tracks held out for validation (at least one).
+        per_class: budget of training items per class (labelled tasks; nested, :func:`subset`), instead of
+            ``minutes``: what fine-tuning on "N labelled items per class" trains on.
+        val_split: a task split (e.g. ``"valid"``) whose items are the validation tracks, instead of holding
+            ~2 % of the training items out: fine-tuning then trains on exactly the labelled budget the
+            probes get and validates on the task's own validation split.
 
     Raises:
         TrainDataError: a bad folder or setting (the message names it and the fix).
@@ -605,6 +610,8 @@ class TrainData:
         cache_dir: str | os.PathLike[str] | None = None,
         validation_fraction: float = VALIDATION_FRACTION,
         progress: bool = True,
+        per_class: int | None = None,
+        val_split: str | None = None,
     ) -> None:
         if (pool is None) == (task is None):
             raise TrainDataError("give exactly one of pool: DIR (a music pool) or task: DIR (a task folder)")
@@ -625,6 +632,11 @@ class TrainData:
         # largest start difference (in rows) whose centres are < max_pair_seconds apart
         self.max_pair_rows = max(0, math.ceil(max_pair_seconds * DEFAULT_SR / self.features.unit) - 1)
 
+        if val_split is not None and task is None:
+            raise TrainDataError("val_split: needs a task folder (a pool has no splits)")
+        if per_class is not None and minutes is not None and minutes != "all":
+            raise TrainDataError("give one budget: minutes or per_class, not both")
+        self.val_split = val_split
         items, source, self.kind, vocab = self._items(pool, task)
         self._aug = _aug_choices(augmentations, self.kind if self.labels else None)
         if self.augment_fraction > 0 and not self._aug:
@@ -644,13 +656,27 @@ class TrainData:
         table = table.reset_index(drop=True)
         units = (table["group"].where(table["group"].astype(str) != "", table["id"]) if "group" in table.columns
                  else table["id"]).astype(str)
-        if units.nunique() < 2:
-            raise TrainDataError(f"{source}: {units.nunique()} usable track(s) of at least {crop_seconds:g} s; "
-                                 "training needs at least 2 (one is held out for validation)")
-        held = _held_out(units, validation_fraction)
+        if val_split is not None:
+            held = (table["split"].astype(str) == val_split).to_numpy()
+            if not held.any():
+                raise TrainDataError(f"{Path(task) / 'items.csv'}: no usable {val_split!r} items of at least "
+                                     f"{crop_seconds:g} s to validate on; set val_split to another split")
+            if held.all():
+                raise TrainDataError(f"{Path(task) / 'items.csv'}: no usable train items of at least {crop_seconds:g} s")
+        else:
+            if units.nunique() < 2:
+                raise TrainDataError(f"{source}: {units.nunique()} usable track(s) of at least {crop_seconds:g} s; "
+                                     "training needs at least 2 (one is held out for validation)")
+            held = _held_out(units, validation_fraction)
         self.val_tracks = table[held].reset_index(drop=True)
         candidates = table[~held].reset_index(drop=True)
-        if minutes is None or (isinstance(minutes, str) and minutes == "all"):
+        if per_class is not None:
+            if int(per_class) < 1:
+                raise TrainDataError(f"per_class: {per_class!r} must be ≥ 1")
+            if not self.labels:
+                raise TrainDataError("per_class: a per-class budget needs labels (labels=True on a task)")
+            self.tracks = subset(candidates, per_class=int(per_class), seed=budget_seed).reset_index(drop=True)
+        elif minutes is None or (isinstance(minutes, str) and minutes == "all"):
             self.tracks = candidates
         else:
             try:
@@ -686,6 +712,10 @@ class TrainData:
         if df.empty:
             raise TrainDataError(f"{Path(task) / 'items.csv'}: no train items to train on")
         df["path"] = [str(p) for p in t.paths("train")]
+        if self.val_split is not None:  # the validation split's items are cached with the training ones
+            val = t.split(self.val_split).copy()
+            val["path"] = [str(p) for p in t.paths(self.val_split)]
+            df = pd.concat([df, val], ignore_index=True)
         if self.labels and get_kind(t.kind).loss == "mse":
             raise TrainDataError(f"{Path(task) / 'task.yaml'}: kind {t.kind} has no classes; supervised pretraining "
                                  "needs a multiclass, multilabel, key or pitch task")

@@ -13,6 +13,8 @@ Checkpoint folder ``OUT`` (every ``checkpoint_every`` steps and at the end; rank
 atomically)::
 
     weights.safetensors   the ENCODER's state dict: `models.get(MODEL, weights=OUT)` loads it
+    head.safetensors      labelled objectives only (supervised, finetune): the task head, so the
+                          checkpoint predicts (`musicrep.train.finetune.load_predictor`)
     model.json            {"name", "config"}: rebuilds the encoder (size etc.)
     config.yaml           the resolved PretrainConfig
     meta.json             step, budget, data digest/tracks, wall seconds, steps/s, representation id
@@ -54,11 +56,13 @@ from musicrep.train.batch import Batch
 from musicrep.train.config import PretrainConfig, PretrainConfigError
 from musicrep.util import atomic_path
 
-__all__ = ["CURVE_COLUMNS", "STATE", "BatchSource", "Built", "Trainer", "build", "check_out", "lr_factor", "pretrain",
+__all__ = ["CURVE_COLUMNS", "HEAD_WEIGHTS", "STATE", "BatchSource", "Built", "Trainer", "build", "check_out", "lr_factor", "pretrain",
            "resolve_device", "step_seed"]
 
 #: The resumable state, relative to the checkpoint folder.
 STATE = Path("state") / "trainer.pt"
+#: The task head a labelled objective leaves beside the encoder's weights (``Objective.exports``).
+HEAD_WEIGHTS = "head.safetensors"
 #: Columns of ``curves.csv``.
 CURVE_COLUMNS = ("step", "loss", "lr", "val_loss", "steps_per_s")
 #: Settings a resumed run may change (they do not alter the numbers it computes).
@@ -261,6 +265,10 @@ class Trainer:
         weights = {k: v.detach().to("cpu").contiguous() for k, v in self.encoder.state_dict().items()}
         with atomic_path(self.out / CHECKPOINT_WEIGHTS) as tmp:
             save_file(weights, str(tmp))
+        exports = self.objective.exports() if hasattr(self.objective, "exports") else {}
+        if exports:
+            with atomic_path(self.out / HEAD_WEIGHTS) as tmp:
+                save_file({k: v.to("cpu").contiguous() for k, v in exports.items()}, str(tmp))
         encoder_config = self.encoder.config() if hasattr(self.encoder, "config") else {}
         self._write_text(CHECKPOINT_MODEL, json.dumps({"name": getattr(self.encoder, "name", self.cfg.model),
                                                        "config": encoder_config}, indent=2, default=str) + "\n")
@@ -441,6 +449,7 @@ def build(cfg: PretrainConfig) -> Built:
         budget_seed=cfg.budget_seed, kind=encoder.input_kind, crop_seconds=cfg.crop_seconds,
         batch_size=cfg.batch_size, pairs=bool(getattr(kind, "needs_pairs", False)), labels=needs_labels,
         augment_fraction=cfg.augment_fraction, augmentations=cfg.augmentations, seed=cfg.seed,
+        **cfg.data_options(),
     )
     from musicrep.models.encoder import seeded
 
@@ -448,8 +457,8 @@ def build(cfg: PretrainConfig) -> Built:
         objective = train_objectives.get_objective(
             cfg.objective, encoder, n_classes=getattr(data, "n_classes", None) if needs_labels else None,
             # a labelled objective's loss follows the task's kind (BCE for tags, CE for classes) unless set
-            **({"kind": data.kind} if needs_labels and "kind" not in cfg.objective_config else {}),
-            **cfg.objective_config)
+            **({"kind": data.kind} if needs_labels and "kind" not in cfg.objective_settings() else {}),
+            **cfg.objective_settings())
     have = getattr(data, "minutes", None)
     if cfg.minutes != "all" and have is not None and float(have) < float(cfg.minutes) - 1e-6:
         import warnings
@@ -467,7 +476,7 @@ def build(cfg: PretrainConfig) -> Built:
         from musicrep.train.mixup import mixup
     meta: dict[str, Any] = {"model": cfg.model, "objective": cfg.objective,
                             "budget_minutes": cfg.minutes, "source": str(cfg.pool or cfg.task)}
-    for key in ("digest", "n_tracks", "minutes", "n_classes", "kind"):
+    for key in ("digest", "n_tracks", "minutes", "n_classes", "kind", "vocabulary"):
         if (v := getattr(data, key, None)) is not None and not callable(v):
             meta[f"data_{key}"] = v
     return Built(objective, data, val, batches, mixup, meta)

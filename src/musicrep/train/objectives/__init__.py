@@ -3,7 +3,7 @@
 
 Registered: ``supervised`` (BCE / CE through a projector), ``simclr`` (NT-Xent on two views),
 ``masked`` (log-mel reconstruction: TMAE patches or time spans), ``bestrq`` (random-projection quantiser
-targets). Adding one is a file with a ``@register``-ed class and an import line below.
+targets), ``finetune`` (supervised with only the encoder's last N blocks trained). Adding one is a file with a ``@register``-ed class and an import line below.
 """
 
 from musicrep.train.objectives.base import (
@@ -19,5 +19,6 @@ from musicrep.train.objectives import supervised as supervised  # isort: skip
 from musicrep.train.objectives import simclr as simclr  # isort: skip
 from musicrep.train.objectives import masked as masked  # isort: skip
 from musicrep.train.objectives import bestrq as bestrq  # isort: skip
+from musicrep.train.objectives import finetune as finetune  # isort: skip
 
 __all__ = ["OBJECTIVES", "Objective", "ObjectiveConfig", "get_objective", "register"]

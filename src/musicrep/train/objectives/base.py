@@ -91,6 +91,12 @@ class Objective(nn.Module):
         """One step's loss on ``batch``: ``(scalar loss, logs)``."""
         raise NotImplementedError
 
+    def exports(self) -> dict[str, Tensor]:
+        """Tensors a checkpoint keeps beside the encoder's weights so the trained model can predict
+        (``OUT/head.safetensors``): the task head of a labelled objective; ``{}`` (no file) for the others,
+        whose heads only serve the pretext task."""
+        return {}
+
 
 OBJECTIVES: dict[str, type[Objective]] = {}
 

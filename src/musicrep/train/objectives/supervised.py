@@ -58,11 +58,19 @@ class Supervised(Objective):
         self.loss_kind = get_kind(self.cfg.kind).loss
         self.head = mlp(encoder.layer_dims[-1], self.cfg.hidden, self.cfg.layers, n_classes)
 
+    def exports(self) -> dict[str, Tensor]:
+        """The head's state (``head.safetensors``): with the encoder it predicts the task's classes."""
+        return {k: v.detach() for k, v in self.head.state_dict().items()}
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Class logits ``[B, C]`` of the encoder input ``x`` (the head on the time-pooled last layer)."""
+        return self.head(pooled(self.encoder, x))
+
     def forward(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         """``batch.x`` ``[B, ...]``, ``batch.y`` ``[B, C]`` → (loss, {"loss"})."""
         self.check(batch)
         assert batch.y is not None
-        logits = self.head(pooled(self.encoder, batch.x)).float()  # [B, C]; loss in float32 under autocast
+        logits = self.logits(batch.x).float()  # [B, C]; loss in float32 under autocast
         y = batch.y.float()
         if self.loss_kind == "bce":
             loss = F.binary_cross_entropy_with_logits(logits, y)
