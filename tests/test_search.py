@@ -133,6 +133,13 @@ def test_cli_build_query_add_finds_the_query_itself(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
     assert len(rows) == 3 and rows[0]["path"] == str(query.resolve()) and rows[0]["score"] > 0.999
     assert (tmp_path / "n.csv").read_text().count("\n") == 4  # header + 3 neighbours
+    # the features are z-scored by default: other tones are not all ~1 away, as with raw MFCCs (c0 dominates)
+    assert rows[2]["score"] < 0.9
+    raw = tmp_path / "raw"
+    assert run.invoke(app, ["index", "build", "--rep", "mfcc", "--audio", str(audio), "--out", str(raw), "--raw",
+                            "--store", str(idx / "store")]).exit_code == 0
+    res = run.invoke(app, ["index", "query", str(raw), str(query), "-k", "3", "--json"])
+    assert min(json.loads(line)["score"] for line in res.output.splitlines() if line.startswith("{")) > 0.95
     # add a new file later: it is found as its own nearest neighbour, and already indexed files are skipped
     more = tmp_path / "more"
     more.mkdir()

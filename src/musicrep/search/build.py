@@ -28,7 +28,7 @@ from musicrep.embed import RepSpec, WindowConfig, embed_file, extract
 from musicrep.models import Representation, get
 from musicrep.search.index import Index, SearchError
 
-__all__ = ["build_index", "add_audio", "query_file", "representation_of", "embed_files"]
+__all__ = ["build_index", "add_audio", "query_file", "representation_of", "embed_files", "standardised"]
 
 
 def _layer(rep: Representation, layer: int) -> int:
@@ -89,10 +89,14 @@ def _task_items(folder: Path, splits: Sequence[str] | None) -> tuple[list[Path],
 def build_index(rep: str, *, audio: str | os.PathLike[str] | None = None,
                 task: str | os.PathLike[str] | None = None, store: str | os.PathLike[str], config: dict[str, Any] | None = None,
                 layer: int = -1, window: WindowConfig | None = None, splits: Sequence[str] | None = None,
-                metric: str = "cosine", kind: str = "auto", batch_size: int = 16,
+                metric: str = "cosine", kind: str = "auto", batch_size: int = 16, standardise: bool = True,
                 progress: bool = True) -> tuple[Index, list[dict[str, str]]]:
     """Embed ``audio`` (a folder, searched recursively) or ``task`` (a task folder; ``splits`` to keep some)
     with ``rep`` (a registry name, built with ``config``, e.g. ``{"size": "small", "seed": 0}``) into ``store`` and index one ``layer`` of each clip's timeline mean, ``[N, H_layer]``.
+
+    ``standardise``: z-score each feature with the indexed clips' mean and standard deviation (kept in
+    ``index.json``, applied to later queries and additions) before the metric. Without it, cosine on
+    features with a large shared offset (MFCC's c0, non-negative ReLU outputs) scores every pair near 1.
 
     Returns the index (not yet saved: :meth:`Index.save`) and the files that could not be read (path,
     error), which are left out.
@@ -117,9 +121,22 @@ def build_index(rep: str, *, audio: str | os.PathLike[str] | None = None,
     items = items.iloc[kept].reset_index(drop=True)
     items.insert(1, "key", keys)
     # the name and settings it was built from (what `get` takes), not model.config(), which is a description
-    info = {"representation": {"name": rep, "config": config, "id": model.id},
-            "window": window.model_dump(), "layer": li, "layer_name": model.layer_names[li]}
-    return Index.build(x, items, metric=metric, kind=kind, info=info), errors
+    info: dict[str, Any] = {"representation": {"name": rep, "config": config, "id": model.id},
+                            "window": window.model_dump(), "layer": li, "layer_name": model.layer_names[li]}
+    if standardise:
+        std = x.std(0, dtype=np.float64)
+        info["standardise"] = {"mean": x.mean(0, dtype=np.float64).tolist(),
+                               "scale": np.where(std > 1e-8, std, 1.0).tolist()}  # a constant feature maps to 0
+    return Index.build(standardised(info, x), items, metric=metric, kind=kind, info=info), errors
+
+
+def standardised(info: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """``x [N, D]`` z-scored with the statistics an audio index keeps in ``info["standardise"]`` (as is
+    when it has none)."""
+    stats = info.get("standardise")
+    if not stats:
+        return x
+    return ((x - np.asarray(stats["mean"])) / np.asarray(stats["scale"])).astype(np.float32)
 
 
 def representation_of(index: Index) -> tuple[Representation, WindowConfig, int]:
@@ -151,7 +168,7 @@ def query_file(index: Index, path: str | os.PathLike[str], k: int = 10, *, batch
     """
     model, window, layer = representation_of(index)
     e = embed_file(path, model, window, layers=[layer], batch_size=batch_size)
-    q = e.mean[0, : model.layer_dims[layer]][None, :]
+    q = standardised(index.info, e.mean[0, : model.layer_dims[layer]][None, :])
     if not exclude_self:
         return index.neighbours(q, k)[0]
     from musicrep.store import content_hash
@@ -182,5 +199,5 @@ def add_audio(index: Index, audio: str | os.PathLike[str], store: str | os.PathL
         return 0, errors
     rows = items.iloc[[kept[j] for j in new]].reset_index(drop=True)
     rows.insert(1, "key", [keys[j] for j in new])
-    index.add(x[new], rows)
+    index.add(standardised(index.info, x[new]), rows)
     return len(new), errors

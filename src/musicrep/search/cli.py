@@ -37,6 +37,8 @@ def build(
     layer: int = typer.Option(-1, "--layer", help="Which layer's timeline mean to index (-1: the last)."),
     kind: str = typer.Option("auto", "--kind", help="auto (exact below 100k items, IVF above) | flat | ivf | hnsw."),
     metric: str = typer.Option("cosine", "--metric", help="cosine | ip | l2."),
+    standardise: bool = typer.Option(True, "--standardise/--raw", help="Z-score each feature with the indexed "
+                                     "clips' statistics before the metric (default; --raw: the vectors as embedded)."),
     store: Path | None = typer.Option(None, "--store", help="Embedding store to extract into / reuse "
                                          "(default: OUT/store; share one with `musicrep evaluate` runs)."),
     size: str | None = typer.Option(None, "--size", help="Model size: small | paper (encoders only)."),
@@ -57,7 +59,8 @@ def build(
 
         raise SearchError(str(exc)) from None
     index, errors = build_index(rep, audio=audio, task=task, store=store or out / "store", config=config, layer=layer,
-                                splits=split or None, metric=metric, kind=kind, batch_size=batch_size)
+                                splits=split or None, metric=metric, kind=kind, batch_size=batch_size,
+                                standardise=standardise)
     index.save(out)
     _report_errors(errors)
     console.print(f"index: {out} ({index.kind}, {index.metric}, {index.count} items × {index.dim} dims of "
