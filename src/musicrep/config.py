@@ -101,6 +101,10 @@ class EvaluateConfig(BaseModel):
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for the 95 % CI (0: no CI).")
     executor: str = Field("local", description="Extraction executor: local | ray | ray:ADDRESS.")
     batch_size: int = Field(16, gt=0, description="Windows per forward pass during extraction.")
+    folds: int = Field(0, ge=0, description="0: fit on each task's train (+ valid) split, score its test split. "
+                       "k >= 3: k-fold cross-validation over all of a task's items instead (its splits pooled; "
+                       "fold f tests, fold f+1 validates, the rest trains), so every item is scored once by a "
+                       "probe that never saw it — for small sets, whose test split is too small for a useful CI.")
 
     @field_validator("probes")
     @classmethod
@@ -119,6 +123,14 @@ class EvaluateConfig(BaseModel):
 
         if v not in GRIDS:
             raise ValueError(f"unknown grid {v!r}; choose one of {sorted(GRIDS)}")
+        return v
+
+    @field_validator("folds")
+    @classmethod
+    def _enough_folds(cls, v: int) -> int:
+        if v in (1, 2):
+            raise ValueError("give 0 (use the task's splits) or at least 3 folds (a test, a validation and a "
+                             "training fold)")
         return v
 
     @model_validator(mode="after")

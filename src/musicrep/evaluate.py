@@ -36,7 +36,7 @@ from musicrep.data.task import SPLITS, Task
 from musicrep.embed import RepSpec, WindowConfig, extract
 from musicrep.kinds import get_kind
 from musicrep.metrics import METRICS
-from musicrep.probe import PROBES, ProbeData, ProbeSetup, Split, evaluate_probe
+from musicrep.probe import PROBES, ProbeData, ProbeSetup, Split, cross_validate_probe, evaluate_probe
 from musicrep.results import (
     PREDICTIONS_KEY,
     RESULT_COLUMNS,
@@ -66,6 +66,8 @@ def unit_key(cfg: EvaluateConfig, rc: RepresentationConfig, window: WindowConfig
                                 "layers": cfg.layers, "window": window.model_dump(), "bootstrap": cfg.bootstrap}
     if deformation != "none":  # absent for clean audio, so keys of runs before deformations existed still match
         settings["deformation"] = deformation
+    if cfg.folds:  # likewise absent without cross-validation
+        settings["folds"] = cfg.folds
     blob = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -177,38 +179,56 @@ class Unit:
 
 
 def run_unit(unit: Unit, emb: TaskEmbeddings, tests: dict[str, Split] | None = None,
-             probe_runner: ProbeRunner = evaluate_probe, n_failed: int = 0) -> list[dict[str, Any]]:
+             probe_runner: ProbeRunner | None = None, n_failed: int = 0) -> list[dict[str, Any]]:
     """Fit and score one unit; return its rows, every :data:`~musicrep.results.RESULT_COLUMNS` filled.
 
     The probe is fitted once on ``emb``'s train (and valid) split, then scored on each test set of
     ``tests`` (deformation string → the test split's embeddings of that audio; default ``{"none": emb's
     own test split}``), the key filling the ``deformation`` column. Selection is on the valid split when it
     has items, else grouped k-fold on train. ``n_failed`` adds items lost elsewhere (e.g. in a deformed copy).
+    With ``unit.setup.cv_folds`` (k ≥ 3) the task's splits are pooled instead and every item is scored out
+    of fold (:func:`musicrep.probe.cross_validate_probe`; ``tests`` must then be ``None``).
+    ``probe_runner`` replaces the probe (default: :func:`~musicrep.probe.evaluate_probe`, or
+    :func:`~musicrep.probe.cross_validate_probe` under cross-validation).
     Each row also carries the test predictions under :data:`~musicrep.results.PREDICTIONS_KEY` (with the
     item ids where the test set is ``emb``'s own), which :meth:`Run.add` writes beside the results.
     """
     task = unit.task
     has_valid = emb.n("valid") > 0
-    tests = tests if tests is not None else {"none": emb.splits["test"]}
-    data = ProbeData(task.kind, emb.splits["train"], emb.splits["valid"] if has_valid else None, tests,
-                     layer_dims=emb.layer_dims, vocabulary=get_kind(task.kind).classes(task.vocabulary),
-                     metrics=_task_metrics(task))
-    rows = probe_runner(data, unit.setup)
+    vocabulary = get_kind(task.kind).classes(task.vocabulary)
+    if unit.setup.cv_folds:
+        if tests is not None:
+            raise ValueError("cross-validation scores the task's own items; deformed test sets need cv_folds=0")
+        parts = [s for s in SPLITS if emb.n(s)]
+        pooled = Split(np.concatenate([emb.splits[s].x for s in parts]),
+                       np.concatenate([np.asarray(emb.splits[s].y) for s in parts]),
+                       np.concatenate([np.asarray(emb.splits[s].groups) for s in parts]))
+        data = ProbeData(task.kind, pooled, layer_dims=emb.layer_dims, vocabulary=vocabulary,
+                         metrics=_task_metrics(task))
+        test_ids: dict[str, list[str] | None] = {"none": [i for s in parts for i in emb.ids.get(s, [])]}
+        rows = (probe_runner or cross_validate_probe)(data, unit.setup)
+        selection = f"cv{unit.setup.cv_folds}"
+    else:
+        tests = tests if tests is not None else {"none": emb.splits["test"]}
+        data = ProbeData(task.kind, emb.splits["train"], emb.splits["valid"] if has_valid else None, tests,
+                         layer_dims=emb.layer_dims, vocabulary=vocabulary, metrics=_task_metrics(task))
+        # item ids are known for the task's own test split; a deformed copy's items are paired in order only
+        test_ids = {name: emb.ids.get("test") if split is emb.splits["test"] else None
+                    for name, split in tests.items()}
+        rows = (probe_runner or evaluate_probe)(data, unit.setup)
+        selection = "valid" if has_valid else "kfold"
     fixed = {**unit.conditions, "representation": unit.representation, "rep_id": unit.rep_id,
              "budget_minutes": unit.budget_minutes, "task": task.name, "kind": task.kind,
-             "n_failed": emb.n_failed + n_failed, "selection": "valid" if has_valid else "kfold",
-             "unit_key": unit.unit_key}
-    # item ids are known for the task's own test split; a deformed copy's items are paired in order only
-    own = {name for name, split in tests.items() if split is emb.splits["test"]}
+             "n_failed": emb.n_failed + n_failed, "unit_key": unit.unit_key}
     out = []
     for r in rows:
-        row = {**{c: None for c in RESULT_COLUMNS}, "deformation": "none", **r, **fixed,
+        # the probe may say how it selected (cross-validation: cv<k>, the folds actually cut)
+        row = {**{c: None for c in RESULT_COLUMNS}, "deformation": "none", "selection": selection, **r, **fixed,
                "layer": _layer_label(r.get("layer"), emb.layer_names)}
         pred = r.get(PREDICTIONS_KEY)
         if pred is not None:
             ref, est = pred
-            row[PREDICTIONS_KEY] = {"ref": ref, "est": est,
-                                    "ids": emb.ids.get("test") if row["deformation"] in own else None}
+            row[PREDICTIONS_KEY] = {"ref": ref, "est": est, "ids": test_ids.get(row["deformation"])}
         out.append(row)
     return out
 
@@ -274,7 +294,7 @@ def evaluate(
     cfg: EvaluateConfig,
     *,
     progress: bool = True,
-    probe_runner: ProbeRunner = evaluate_probe,
+    probe_runner: ProbeRunner | None = None,
     console: Any = None,
     extra_seeds: Mapping[tuple[str, str, str], Collection[int]] | None = None,
 ) -> pd.DataFrame:
@@ -310,7 +330,7 @@ def evaluate(
             for probe, seed in todo:
                 t1 = time.perf_counter()
                 setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=cfg.layer_choice, seed=seed,
-                                   n_bootstrap=cfg.bootstrap)
+                                   n_bootstrap=cfg.bootstrap, cv_folds=cfg.folds)
                 unit = Unit(label, rep_id, task, setup, unit_key(cfg, rc, window), rc.budget_minutes)
                 rows = run_unit(unit, emb, probe_runner=probe_runner)
                 run.add(rows)
@@ -367,6 +387,8 @@ def embed_for_run(run: Run, rep: Any, label: str, task: Task, window: WindowConf
     run.say(f"{label} on {task.name}{what}: embedded {n} items ({time.perf_counter() - t0:.1f} s)"
             f"{'' if not emb.errors else f', {len(emb.errors)} unreadable'}")
     needed = [s for s in ("train", "test") if s in kw.get("splits", SPLITS) and emb.n(s) == 0]
+    if cfg.folds:  # cross-validation pools the splits: any readable item will do
+        needed = [] if sum(emb.n(s) for s in SPLITS) else ["readable"]
     if needed:
         run.say(f"[red]{label} on {task.name}{what}: no {' or '.join(needed)} items (none in the task, or none "
                 f"readable: see errors.csv); skipped[/red]")

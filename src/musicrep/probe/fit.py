@@ -34,7 +34,8 @@ from musicrep.probe.tempo import TempoPeak
 from musicrep.probe.types import ProbeData, ProbeSetup
 from musicrep.results import PREDICTIONS_KEY
 
-__all__ = ["ProbeSpec", "PROBES", "Standardizer", "TargetScaler", "FittedProbe", "fit_probe", "evaluate_probe"]
+__all__ = ["ProbeSpec", "PROBES", "Standardizer", "TargetScaler", "FittedProbe", "fit_probe", "evaluate_probe",
+           "kfold_splits"]
 
 #: Memory budget of one stacked block, in float32 numbers (params, grads, Adam moments, best state).
 _BLOCK_FLOATS = 48_000_000
@@ -364,9 +365,11 @@ class FittedProbe:
         return (*_metric_pair(kind, m, y, s, self.vocabulary, self.target_scaler), m)
 
 
-def _folds(kind: Kind, y: np.ndarray, n_folds: int, seed: int,
+def kfold_splits(kind: Kind, y: np.ndarray, n_folds: int, seed: int,
            groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds for classes when every class has ``n_folds`` items, plain shuffled folds otherwise.
+    """``(train indices, held-out indices)`` per fold: stratified for classes when every class has ``n_folds``
+    items, plain shuffled folds otherwise. The one k-fold cut: probe selection without a validation split
+    and :mod:`musicrep.probe.crossval` both use it.
 
     With ``groups`` (one id per item: the work / track an item was cut or transposed from) no group is
     split across folds. Why: excerpts or transpositions of one work are near-duplicates, so a fold that
@@ -485,7 +488,7 @@ def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
         vm = valid_metric(search, x_va, yva, scaler)
     else:
         fold_scores, fold_steps = [], []
-        for tr_idx, va_idx in _folds(k, ytr, n_folds, seed, groups):
+        for tr_idx, va_idx in kfold_splits(k, ytr, n_folds, seed, groups):
             f_std = (Standardizer.fit if spec.standardize else Standardizer.identity)(Xtr[tr_idx], dims)
             f_scaler = scaler_for(ytr[tr_idx])
             xa, ya = prep(Xtr[tr_idx], ytr[tr_idx], f_std, f_scaler)
