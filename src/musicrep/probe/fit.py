@@ -15,10 +15,11 @@ the probe.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +40,27 @@ __all__ = ["ProbeSpec", "PROBES", "Standardizer", "TargetScaler", "FittedProbe",
 
 #: Memory budget of one stacked block, in float32 numbers (params, grads, Adam moments, best state).
 _BLOCK_FLOATS = 48_000_000
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_thread(fn: F) -> F:
+    """Run ``fn`` with one torch intra-op thread, then restore the caller's count.
+
+    Why: a probe fit is thousands of small ops on small matrices. On a busy 2-core machine, OpenMP workers
+    wait for a free core at every op: linear + MLP grid fits on 200 × 5 × 128 embeddings took 23.7 s with two
+    threads against 0.9 s with one, and 22.1 s against 2.7 s on 2000 × 5 × 512 (load ~9, 2 cores);
+    ``benchmarks/probe.py`` measures probes at one thread too. Extraction keeps the caller's threads.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -401,6 +423,7 @@ def kfold_splits(kind: Kind, y: np.ndarray, n_folds: int, seed: int,
     return list(KFold(n_folds, shuffle=True, random_state=seed).split(y))
 
 
+@_one_thread
 def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
     """Search ``setup.grid`` for ``setup.probe`` on ``data``; return the best probe on validation.
 
@@ -519,6 +542,7 @@ def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
     return best
 
 
+@_one_thread
 def evaluate_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> list[dict[str, Any]]:
     """Fit with ``setup`` (one seed), score ``data.test``; one row per (layer, metric), named like ``results.csv``.
 
