@@ -364,6 +364,10 @@ from musicrep.models.cli import reps_app as _reps_app  # noqa: E402
 
 app.add_typer(_reps_app, name="reps")
 
+from musicrep.compare import register as _register_compare  # noqa: E402
+
+_register_compare(app)
+
 
 def main() -> None:
     """Console-script entry point."""
