@@ -214,7 +214,7 @@ def choose_folds(task: Any, folds: int | None = None) -> tuple[int, str]:
         per_class = min((int(counts.get(c, 0)) for c in items["label"].astype(str).unique()), default=0)
     small = len(test) < MIN_TEST_ITEMS or (per_class is not None and per_class < MIN_TEST_PER_CLASS)
     if small:
-        what = (f"{len(test)} items" + ("" if per_class is None else f", {per_class} of its smallest class"))
+        what = (f"{len(test)} items" + ("" if per_class is None else f" ({per_class} of the rarest class)"))
         return FOLDS, (f"a test split would hold {what} (under {MIN_TEST_ITEMS} items or {MIN_TEST_PER_CLASS} per "
                        f"class: too few for a useful CI), so {FOLDS}-fold cross-validation scores all {n} items "
                        "out of fold")
