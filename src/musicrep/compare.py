@@ -27,6 +27,7 @@ the CLI command is a thin shell over :func:`compare`, so the same can be done fr
 
 from __future__ import annotations
 
+import csv
 import shutil
 import time
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-__all__ = ["FOLDS", "HANDCRAFTED", "MIN_TEST_ITEMS", "MIN_TEST_PER_CLASS", "NOT_BY_DEFAULT", "PROBES",
+__all__ = ["FOLDS", "HANDCRAFTED", "HOP_SECONDS", "MIN_TEST_ITEMS", "MIN_TEST_PER_CLASS", "NOT_BY_DEFAULT", "PROBES",
            "RANDOM_TWINS", "SHIPPED", "CompareResult", "choose_folds", "command", "compare",
            "default_representations", "parse_rep", "recommendation", "register"]
 
@@ -52,13 +53,20 @@ RANDOM_TWINS: tuple[dict[str, Any], ...] = (
 #: The shipped model, in the default set whenever it is registered.
 SHIPPED = "musicrep-small"
 #: Offline pretrained models left out of the default set, with the reason; ``--rep NAME`` adds one. Speeds
-#: measured on 30 s clips, 2 shared cores (benchmarks/compare.py notes): at 7–15× realtime each of these
-#: alone takes 7–14 min for 100 min of audio, over the 10-minute budget of the whole comparison.
+#: measured on 30 s clips with 2 cores shared with other jobs (load 4–9): at 7–15× realtime the first three
+#: alone take 7–14 min for 100 min of audio, over the 10-minute budget of the whole comparison.
 NOT_BY_DEFAULT: dict[str, str] = {
     "crepe": "pitch tracker, ~7× realtime: ~14 min for 100 min of audio",
     "basic-pitch": "note transcriber, ~8× realtime: ~12 min for 100 min of audio",
     "madmom-key": "key classifier, ~15× realtime: ~7 min for 100 min of audio",
+    # benchmarks/compare.py's 200 × 30 s run: 252 s, as long as vgg's; its 12-d chroma duplicates chroma-cqt's
+    "madmom-chroma": "deep chroma, 252 s for 100 min of audio (a third of the budget); chroma-cqt covers chroma",
 }
+#: Windows of 3 s every 3 s (the store's default hops 2 s): abutting windows cover a clip once, a third less
+#: work for a clip-level timeline mean that overlap barely changes. Every representation registered today
+#: has a 3 s window (or more: tempogram's 8 s, which then overlap); one with a shorter window would be
+#: sampled with gaps.
+HOP_SECONDS = 3.0
 #: The probes every representation gets.
 PROBES: tuple[str, ...] = ("linear", "mlp", "knn")
 #: Folds of the cross-validation small sets get.
@@ -67,6 +75,8 @@ FOLDS = 5
 MIN_TEST_ITEMS = 100
 MIN_TEST_PER_CLASS = 10
 
+#: Beside the imported task: the files the import left out and why (a re-run reuses the import and names them).
+SKIPPED_CSV = "skipped.csv"
 _PROBE_NAMES = {"linear": "linear", "mlp": "MLP", "knn": "kNN", "centroid": "centroid"}
 
 
@@ -87,7 +97,8 @@ class CompareResult:
 
 # ---------------------------------------------------------------------------------------------- the set
 def parse_rep(text: str) -> dict[str, Any]:
-    """``"NAME"`` or ``"NAME:KEY=VALUE,KEY=VALUE"`` (JSON values) → a ``representations:`` entry.
+    """``"NAME"`` or ``"NAME:KEY=VALUE,KEY=VALUE"`` (JSON values; ``hear:MODULE`` too) → a ``representations:``
+    entry.
 
     Raises :class:`~musicrep.config.ConfigError` naming ``--rep`` and the fix for an unknown name or a bad pair.
     """
@@ -95,8 +106,9 @@ def parse_rep(text: str) -> dict[str, Any]:
     from musicrep.config import ConfigError
     from musicrep.models.cli import parse_opts
 
-    name, _, opts = text.partition(":")
-    name = name.strip()
+    hear = text.startswith("hear:")  # hear:MODULE names a HEAR module; its settings follow a second colon
+    name, _, opts = (text[len("hear:"):] if hear else text).partition(":")
+    name = ("hear:" if hear else "") + name.strip()
     if not name.startswith("hear:") and name not in models.names():
         raise ConfigError(f"--rep {text}: unknown representation {name!r}; `musicrep reps list` shows them all")
     try:
@@ -167,7 +179,8 @@ def _import(data: Path, labels: Path | None, dest: Path, console: Console,
         prov = read_yaml_mapping(dest / "task.yaml", DatasetError, "task keys").get("provenance", {}) or {}
         if str(prov.get("root", "")) == str(root.resolve()) and prov.get("importer") == importer:
             console.print(f"{dest}: imported earlier from {root} (delete it to import again)", highlight=False)
-            return dest, []
+            seen = dest / SKIPPED_CSV
+            return dest, ([tuple(r) for r in csv.reader(seen.open(encoding="utf-8"))][1:] if seen.is_file() else [])
         raise _data_error(f"{dest}: holds a task imported from {prov.get('root', '?')}, not {root}; give another "
                           f"--out or delete {dest}")
     if labels is None:
@@ -179,6 +192,8 @@ def _import(data: Path, labels: Path | None, dest: Path, console: Console,
                               "class's clips in a sub-folder (DATA/<class>/<clip>), or give --labels FILE.csv")
     report = import_dataset(importer, root, dest, options=ImportOptions(audio=data if labels is not None else None),
                             progress=progress)
+    with (dest / SKIPPED_CSV).open("w", newline="", encoding="utf-8") as f:  # so a re-run still names them
+        csv.writer(f).writerows([("file", "reason"), *report.skipped])
     return dest, report.skipped
 
 
@@ -331,7 +346,8 @@ def compare(data: str | Path, out: str | Path, *, labels: str | Path | None = No
     console.print(f"{task.name}: {len(task.items)} items, {len(classes)} classes "
                   f"({', '.join(f'{c} {n}' for c, n in classes.sort_index().items())}); {why}", highlight=False)
     raw = {"out": str(out), "tasks": [str(task_dir)], "representations": representations, "probes": list(PROBES),
-           "grid": "faster", "layers": "all", "seeds": [0], "bootstrap": 1000, "folds": k}
+           "grid": "faster", "layers": "all", "seeds": [0], "bootstrap": 1000, "folds": k,
+           "window": {"hop_seconds": HOP_SECONDS}}
     cfg = load_config(raw)
     console.print("representations: " + ", ".join(r.display for r in cfg.representations), highlight=False)
     console.rule("evaluate representations × probes")
@@ -392,8 +408,9 @@ def command(
 
     Imports DATA once, then evaluates linear, MLP and kNN probes on:
     handcrafted features (mfcc, chroma-cqt, cqt), a random-init twin (vgg),
-    every offline pretrained model that runs here (slow pitch and key
-    models only with --rep) and the shipped musicrep-small when installed.
+    every offline pretrained model that runs here (the slow crepe,
+    basic-pitch, madmom-key and madmom-chroma only with --rep) and the
+    shipped musicrep-small when installed.
     Small sets are scored by 5-fold cross-validation: every clip once.
 
     Prints and writes OUT/recommendation.md: the winner with its 95 % CI and
