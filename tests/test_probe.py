@@ -161,10 +161,10 @@ def test_kfold_keeps_groups_together():
     honest = fit("multiclass", X, y, probe="knn", grid=grid, layer=0, n_folds=5, groups=groups)
     assert leaky.valid_score > 0.95
     assert abs(honest.valid_score - 0.5) < 0.25
-    from musicrep.probe.fit import _folds
-    for tr, va in _folds(KINDS["multiclass"], y, 5, 0, groups):
+    from musicrep.probe.fit import kfold_splits
+    for tr, va in kfold_splits(KINDS["multiclass"], y, 5, 0, groups):
         assert not set(groups[tr]) & set(groups[va])
-    assert len(_folds(KINDS["multiclass"], y[:15], 5, 0, groups[:15])) == 3  # only 3 groups → 3 folds
+    assert len(kfold_splits(KINDS["multiclass"], y[:15], 5, 0, groups[:15])) == 3  # only 3 groups → 3 folds
     rows = evaluate("multiclass", X, y, None, None, X[:20], y[:20], probe="knn", grid=grid, layer=0,
                           n_bootstrap=10, groups_train=groups)
     assert rows[0]["valid_value"] == pytest.approx(honest.valid_score)

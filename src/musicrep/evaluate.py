@@ -36,7 +36,7 @@ from musicrep.data.task import SPLITS, Task
 from musicrep.embed import RepSpec, WindowConfig, extract
 from musicrep.kinds import get_kind
 from musicrep.metrics import METRICS
-from musicrep.probe import PROBES, ProbeData, ProbeSetup, Split, evaluate_probe
+from musicrep.probe import PROBES, ProbeData, ProbeSetup, Split, cross_validate_probe, evaluate_probe
 from musicrep.results import (
     PREDICTIONS_KEY,
     RESULT_COLUMNS,
@@ -49,11 +49,13 @@ from musicrep.results import (
     write_predictions,
 )
 
-__all__ = ["Run", "TaskEmbeddings", "Unit", "embed_for_run", "embed_task", "evaluate", "run_unit", "task_window",
-           "unit_key"]
+__all__ = ["WINNER_SEEDS", "Run", "TaskEmbeddings", "Unit", "embed_for_run", "embed_task", "evaluate", "refit_winners",
+           "run_unit", "task_window", "unit_key"]
 
 log = logging.getLogger(__name__)
 
+#: Probe seeds each task's winner is re-fitted with by :func:`refit_winners` (seed 0 is the one every entry gets).
+WINNER_SEEDS = (0, 1, 2)
 #: What fits and scores one unit's probe: ``(data, setup) -> rows`` (tests replace it with a spy).
 ProbeRunner = Callable[[ProbeData, ProbeSetup], list[dict[str, Any]]]
 
@@ -64,6 +66,8 @@ def unit_key(cfg: EvaluateConfig, rc: RepresentationConfig, window: WindowConfig
                                 "layers": cfg.layers, "window": window.model_dump(), "bootstrap": cfg.bootstrap}
     if deformation != "none":  # absent for clean audio, so keys of runs before deformations existed still match
         settings["deformation"] = deformation
+    if cfg.folds:  # likewise absent without cross-validation
+        settings["folds"] = cfg.folds
     blob = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -175,38 +179,56 @@ class Unit:
 
 
 def run_unit(unit: Unit, emb: TaskEmbeddings, tests: dict[str, Split] | None = None,
-             probe_runner: ProbeRunner = evaluate_probe, n_failed: int = 0) -> list[dict[str, Any]]:
+             probe_runner: ProbeRunner | None = None, n_failed: int = 0) -> list[dict[str, Any]]:
     """Fit and score one unit; return its rows, every :data:`~musicrep.results.RESULT_COLUMNS` filled.
 
     The probe is fitted once on ``emb``'s train (and valid) split, then scored on each test set of
     ``tests`` (deformation string → the test split's embeddings of that audio; default ``{"none": emb's
     own test split}``), the key filling the ``deformation`` column. Selection is on the valid split when it
     has items, else grouped k-fold on train. ``n_failed`` adds items lost elsewhere (e.g. in a deformed copy).
+    With ``unit.setup.cv_folds`` (k ≥ 3) the task's splits are pooled instead and every item is scored out
+    of fold (:func:`musicrep.probe.cross_validate_probe`; ``tests`` must then be ``None``).
+    ``probe_runner`` replaces the probe (default: :func:`~musicrep.probe.evaluate_probe`, or
+    :func:`~musicrep.probe.cross_validate_probe` under cross-validation).
     Each row also carries the test predictions under :data:`~musicrep.results.PREDICTIONS_KEY` (with the
     item ids where the test set is ``emb``'s own), which :meth:`Run.add` writes beside the results.
     """
     task = unit.task
     has_valid = emb.n("valid") > 0
-    tests = tests if tests is not None else {"none": emb.splits["test"]}
-    data = ProbeData(task.kind, emb.splits["train"], emb.splits["valid"] if has_valid else None, tests,
-                     layer_dims=emb.layer_dims, vocabulary=get_kind(task.kind).classes(task.vocabulary),
-                     metrics=_task_metrics(task))
-    rows = probe_runner(data, unit.setup)
+    vocabulary = get_kind(task.kind).classes(task.vocabulary)
+    if unit.setup.cv_folds:
+        if tests is not None:
+            raise ValueError("cross-validation scores the task's own items; deformed test sets need cv_folds=0")
+        parts = [s for s in SPLITS if emb.n(s)]
+        pooled = Split(np.concatenate([emb.splits[s].x for s in parts]),
+                       np.concatenate([np.asarray(emb.splits[s].y) for s in parts]),
+                       np.concatenate([np.asarray(emb.splits[s].groups) for s in parts]))
+        data = ProbeData(task.kind, pooled, layer_dims=emb.layer_dims, vocabulary=vocabulary,
+                         metrics=_task_metrics(task))
+        test_ids: dict[str, list[str] | None] = {"none": [i for s in parts for i in emb.ids.get(s, [])]}
+        rows = (probe_runner or cross_validate_probe)(data, unit.setup)
+        selection = f"cv{unit.setup.cv_folds}"
+    else:
+        tests = tests if tests is not None else {"none": emb.splits["test"]}
+        data = ProbeData(task.kind, emb.splits["train"], emb.splits["valid"] if has_valid else None, tests,
+                         layer_dims=emb.layer_dims, vocabulary=vocabulary, metrics=_task_metrics(task))
+        # item ids are known for the task's own test split; a deformed copy's items are paired in order only
+        test_ids = {name: emb.ids.get("test") if split is emb.splits["test"] else None
+                    for name, split in tests.items()}
+        rows = (probe_runner or evaluate_probe)(data, unit.setup)
+        selection = "valid" if has_valid else "kfold"
     fixed = {**unit.conditions, "representation": unit.representation, "rep_id": unit.rep_id,
              "budget_minutes": unit.budget_minutes, "task": task.name, "kind": task.kind,
-             "n_failed": emb.n_failed + n_failed, "selection": "valid" if has_valid else "kfold",
-             "unit_key": unit.unit_key}
-    # item ids are known for the task's own test split; a deformed copy's items are paired in order only
-    own = {name for name, split in tests.items() if split is emb.splits["test"]}
+             "n_failed": emb.n_failed + n_failed, "unit_key": unit.unit_key}
     out = []
     for r in rows:
-        row = {**{c: None for c in RESULT_COLUMNS}, "deformation": "none", **r, **fixed,
+        # the probe may say how it selected (cross-validation: cv<k>, the folds actually cut)
+        row = {**{c: None for c in RESULT_COLUMNS}, "deformation": "none", "selection": selection, **r, **fixed,
                "layer": _layer_label(r.get("layer"), emb.layer_names)}
         pred = r.get(PREDICTIONS_KEY)
         if pred is not None:
             ref, est = pred
-            row[PREDICTIONS_KEY] = {"ref": ref, "est": est,
-                                    "ids": emb.ids.get("test") if row["deformation"] in own else None}
+            row[PREDICTIONS_KEY] = {"ref": ref, "est": est, "ids": test_ids.get(row["deformation"])}
         out.append(row)
     return out
 
@@ -272,7 +294,7 @@ def evaluate(
     cfg: EvaluateConfig,
     *,
     progress: bool = True,
-    probe_runner: ProbeRunner = evaluate_probe,
+    probe_runner: ProbeRunner | None = None,
     console: Any = None,
     extra_seeds: Mapping[tuple[str, str, str], Collection[int]] | None = None,
 ) -> pd.DataFrame:
@@ -308,13 +330,47 @@ def evaluate(
             for probe, seed in todo:
                 t1 = time.perf_counter()
                 setup = ProbeSetup(probe=probe, grid=cfg.grid, layer=cfg.layer_choice, seed=seed,
-                                   n_bootstrap=cfg.bootstrap)
+                                   n_bootstrap=cfg.bootstrap, cv_folds=cfg.folds)
                 unit = Unit(label, rep_id, task, setup, unit_key(cfg, rc, window), rc.budget_minutes)
                 rows = run_unit(unit, emb, probe_runner=probe_runner)
                 run.add(rows)
                 run.say(escape(f"  {best_line(pd.DataFrame(rows))}  [{probe}, seed {seed}, "
                                f"{time.perf_counter() - t1:.1f} s]"))
     return run.finish()
+
+
+def refit_winners(cfg: EvaluateConfig, results: pd.DataFrame, console: Any = None,
+                  seeds: tuple[int, ...] = WINNER_SEEDS, rounds: int = 3, progress: bool = True) -> pd.DataFrame:
+    """Fit each task's leaderboard winner with probe ``seeds`` (:func:`evaluate` with ``extra_seeds``); return
+    the updated results.
+
+    Why: the spread over probe seeds says how much of the winning score is the probe's initialisation (the
+    demo and ``musicrep compare`` print it). Every probe of the winner is re-fitted (the layer and probe are
+    chosen by mean validation score, so all of them must have the same seeds). Another round follows when
+    the seed mean lets another entry take the top (at most ``rounds``).
+    """
+    say = console.print if console is not None else (lambda *a, **k: None)
+    wanted: dict[tuple[str, str, str], tuple[int, ...]] = {}
+    for _ in range(rounds):
+        board = leaderboard(results)
+        if board.empty:
+            break
+        tops = board.sort_values("value", ascending=False).groupby("task", sort=True).head(1)
+        # every probe of the winning representation, not only the one that won: the leaderboard picks the
+        # (layer, probe) by mean validation score, and a probe left at one seed would compete on one draw
+        new = {(str(r.representation), str(r.task), str(p)): tuple(seeds) for r in tops.itertuples()
+               for p in results.loc[(results["representation"] == r.representation) & (results["task"] == r.task),
+                                    "probe"].unique()
+               if (str(r.representation), str(r.task), str(p)) not in wanted
+               and results.loc[(results["representation"] == r.representation) & (results["task"] == r.task)
+                               & (results["probe"] == p), "seed"].nunique() < len(seeds)}
+        if not new:
+            break
+        wanted.update(new)
+        say(f"re-fitting each task's winner with probe seeds {list(seeds)}: "
+            + ", ".join(f"{t}: {rep} ({p})" for rep, t, p in new))
+        results = evaluate(cfg, console=console, extra_seeds=wanted, progress=progress)
+    return results
 
 
 def embed_for_run(run: Run, rep: Any, label: str, task: Task, window: WindowConfig, cfg: EvaluateConfig,
@@ -331,6 +387,8 @@ def embed_for_run(run: Run, rep: Any, label: str, task: Task, window: WindowConf
     run.say(f"{label} on {task.name}{what}: embedded {n} items ({time.perf_counter() - t0:.1f} s)"
             f"{'' if not emb.errors else f', {len(emb.errors)} unreadable'}")
     needed = [s for s in ("train", "test") if s in kw.get("splits", SPLITS) and emb.n(s) == 0]
+    if cfg.folds:  # cross-validation pools the splits: any readable item will do
+        needed = [] if sum(emb.n(s) for s in SPLITS) else ["readable"]
     if needed:
         run.say(f"[red]{label} on {task.name}{what}: no {' or '.join(needed)} items (none in the task, or none "
                 f"readable: see errors.csv); skipped[/red]")

@@ -36,6 +36,7 @@ __all__ = [
     "PREDICTIONS_KEY",
     "RESULT_COLUMNS",
     "TIES_COLUMNS",
+    "TIES_FILE",
     "UNIT_COLUMNS",
     "append_rows",
     "best_line",
@@ -50,6 +51,7 @@ __all__ = [
     "tied_with_winner",
     "write_csv_atomic",
     "write_predictions",
+    "write_ties",
 ]
 
 #: Columns of ``results.csv``, in order. ``evaluate`` leaves the study columns at their clean defaults:
@@ -94,6 +96,8 @@ PREDICTIONS_KEY = "predictions"
 TIES_COLUMNS: list[str] = ["task", *CONDITION_COLUMNS, "representation", "probe", "layer", "metric", "value",
                            "ci_low", "ci_high", "seeds", "value_min", "value_max", "winner", "difference",
                            "diff_low", "diff_high", "n_items", "status"]
+#: The file in a run folder that holds :func:`tied_with_winner`'s table (the report shows it where present).
+TIES_FILE = "ties.csv"
 
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
@@ -357,6 +361,14 @@ def tied_with_winner(results: pd.DataFrame, out: str | os.PathLike[str], n: int 
             rows.append({**entry, "difference": d.difference, "diff_low": d.low, "diff_high": d.high,
                          "n_items": d.n_items, "status": "tied" if d.tied else "worse"})
     return pd.DataFrame(rows).reindex(columns=TIES_COLUMNS)
+
+
+def write_ties(results: pd.DataFrame, out: str | os.PathLike[str], n: int = 1000) -> pd.DataFrame:
+    """:func:`tied_with_winner` on run ``out`` (``n`` paired resamples), written to ``out/``:data:`TIES_FILE`
+    atomically; returns the table."""
+    ties = tied_with_winner(results, out, n=n)
+    write_csv_atomic(ties, Path(out) / TIES_FILE)
+    return ties
 
 
 def _paired_rows(results: pd.DataFrame, a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series] | None:

@@ -15,10 +15,11 @@ the probe.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -35,10 +36,31 @@ from musicrep.probe.types import ProbeData, ProbeSetup
 from musicrep.results import PREDICTIONS_KEY
 
 __all__ = ["ProbeSpec", "PROBES", "Standardizer", "TargetScaler", "FittedProbe", "fit_probe", "evaluate_probe",
-           "score_fitted"]
+           "score_fitted", "kfold_splits"]
 
 #: Memory budget of one stacked block, in float32 numbers (params, grads, Adam moments, best state).
 _BLOCK_FLOATS = 48_000_000
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_thread(fn: F) -> F:
+    """Run ``fn`` with one torch intra-op thread, then restore the caller's count.
+
+    Why: a probe fit is thousands of small ops on small matrices. On a busy 2-core machine, OpenMP workers
+    wait for a free core at every op: linear + MLP grid fits on 200 × 5 × 128 embeddings took 23.7 s with two
+    threads against 0.9 s with one, and 22.1 s against 2.7 s on 2000 × 5 × 512 (load ~9, 2 cores);
+    ``benchmarks/probe.py`` measures probes at one thread too. Extraction keeps the caller's threads.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -367,9 +389,11 @@ class FittedProbe:
         return (*_metric_pair(kind, m, y, s, self.vocabulary, self.target_scaler), m)
 
 
-def _folds(kind: Kind, y: np.ndarray, n_folds: int, seed: int,
+def kfold_splits(kind: Kind, y: np.ndarray, n_folds: int, seed: int,
            groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds for classes when every class has ``n_folds`` items, plain shuffled folds otherwise.
+    """``(train indices, held-out indices)`` per fold: stratified for classes when every class has ``n_folds``
+    items, plain shuffled folds otherwise. The one k-fold cut: probe selection without a validation split
+    and :mod:`musicrep.probe.crossval` both use it.
 
     With ``groups`` (one id per item: the work / track an item was cut or transposed from) no group is
     split across folds. Why: excerpts or transpositions of one work are near-duplicates, so a fold that
@@ -401,6 +425,7 @@ def _folds(kind: Kind, y: np.ndarray, n_folds: int, seed: int,
     return list(KFold(n_folds, shuffle=True, random_state=seed).split(y))
 
 
+@_one_thread
 def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
     """Search ``setup.grid`` for ``setup.probe`` on ``data``; return the best probe on validation.
 
@@ -488,7 +513,7 @@ def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
         vm = valid_metric(search, x_va, yva, scaler)
     else:
         fold_scores, fold_steps = [], []
-        for tr_idx, va_idx in _folds(k, ytr, n_folds, seed, groups):
+        for tr_idx, va_idx in kfold_splits(k, ytr, n_folds, seed, groups):
             f_std = (Standardizer.fit if spec.standardize else Standardizer.identity)(Xtr[tr_idx], dims)
             f_scaler = scaler_for(ytr[tr_idx])
             xa, ya = prep(Xtr[tr_idx], ytr[tr_idx], f_std, f_scaler)
@@ -519,6 +544,7 @@ def fit_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> FittedProbe:
     return best
 
 
+@_one_thread
 def evaluate_probe(data: ProbeData, setup: ProbeSetup = ProbeSetup()) -> list[dict[str, Any]]:
     """Fit with ``setup`` (one seed), score ``data.test``; one row per (layer, metric), named like ``results.csv``.
 

@@ -82,7 +82,9 @@ class ProbeSetup:
 
     ``grid``: a :data:`musicrep.probe.grids.GRIDS` name, a ``ProbeGrid`` or a mapping of its fields.
     ``n_folds``: k-fold selection when there is no validation split. ``n_bootstrap``/``alpha``: the
-    percentile bootstrap CI over test items when scoring (1000 resamples, 95 % by default).
+    percentile bootstrap CI over test items when scoring (1000 resamples, 95 % by default). ``cv_folds``:
+    0 scores the test split; k ≥ 3 cross-validates over every item instead
+    (:func:`musicrep.probe.crossval.cross_validate_probe`).
     """
 
     probe: str = "mlp"
@@ -92,6 +94,7 @@ class ProbeSetup:
     n_folds: int = 5
     n_bootstrap: int = 1000
     alpha: float = 0.05
+    cv_folds: int = 0
 
     def with_seed(self, seed: int) -> ProbeSetup:
         return replace(self, seed=int(seed))

@@ -3,7 +3,7 @@
 Takes folders written by ``musicrep evaluate`` or ``musicrep study``; gives one :class:`Run` per folder
 with its results (through :func:`musicrep.results.read_results`, the one reader of the table), its
 resolved config text, package versions, unreadable-file records, layer-to-layer CKA table and, where
-the demo wrote one, ``ties.csv`` (which entries a paired bootstrap cannot tell apart from each task's winner).
+the demo or ``musicrep compare`` wrote one, ``ties.csv`` (which entries a paired bootstrap cannot tell apart from each task's winner).
 
 Why tolerant: a report is often made from a run that was interrupted or copied without its side files;
 a missing ``versions.json`` should cost one line in the report, not the report. Only a folder without a
@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from musicrep.results import TIES_COLUMNS, read_results
+from musicrep.results import TIES_COLUMNS, TIES_FILE, read_results
 
 __all__ = ["CKA_COLUMNS", "ReportError", "Run", "load_run", "load_runs"]
 
@@ -89,8 +89,8 @@ def load_run(path: str | Path, name: str | None = None) -> Run:
             run.notes.append(f"errors.csv is not readable ({exc})")
     run.cka = _side_table(path / "cka.csv", CKA_COLUMNS, {"representation": str, "task": str, "layer_a": str,
                                                           "layer_b": str}, "CKA matrices", run.notes)
-    # ties.csv is written by the demo (musicrep.results.tied_with_winner); absent elsewhere
-    run.ties = _side_table(path / "ties.csv", TIES_COLUMNS, {"representation": str, "task": str, "winner": str,
+    # ties.csv is written by the demo and compare (musicrep.results.write_ties); absent elsewhere
+    run.ties = _side_table(path / TIES_FILE, TIES_COLUMNS, {"representation": str, "task": str, "winner": str,
                                                              "status": str}, "the tie sentences", run.notes)
     return run
 

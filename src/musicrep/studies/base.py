@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from musicrep.config import ConfigError, EvaluateConfig, load_config
 from musicrep.data.task import Task
@@ -90,6 +90,14 @@ class StudyConfig(EvaluateConfig):
     tasks: list[Path | RenderedTask] = Field(description="Task folders, or render specs such as "  # type: ignore[assignment]
                                              "{render: pitch, n: 96} rendered under `data` on first use.")
     data: Path | None = Field(None, description="Where rendered tasks go (default: OUT/data).")
+
+    @field_validator("folds")
+    @classmethod
+    def _no_folds(cls, v: int) -> int:
+        if v:  # each study varies what its test split sees (deformations, budgets); pooling splits would undo it
+            raise ValueError("studies score their tasks' own test splits; cross-validation (folds) is for "
+                             "`musicrep evaluate` and `musicrep compare`")
+        return v
 
     def resolve_paths(self, base: Path) -> StudyConfig:
         upd: dict[str, Any] = {

@@ -73,7 +73,8 @@ class ImportOptions:
 
     #: Folder holding the split files when they are not inside ``root`` (MTAT, GTZAN).
     splits: Path | None = None
-    #: Folder holding the audio when it is not inside ``root`` (MTAT, Jamendo).
+    #: Folder holding the audio when it is not inside ``root`` (MTAT, Jamendo; ``csv``: what relative paths
+    #: are relative to, instead of the CSV's folder).
     audio: Path | None = None
     #: Seed of the deterministic splits made when a dataset has none.
     seed: int = 0

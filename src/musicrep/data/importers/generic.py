@@ -60,7 +60,7 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
 
         path,label[,split][,group]
 
-    ``path`` is absolute or relative to the CSV's folder. ``label`` is one class, several classes
+    ``path`` is absolute or relative to the CSV's folder (or to ``--audio`` when given). ``label`` is one class, several classes
     separated by ``;`` (multilabel), a number (``kind=regression``), a key such as ``F# minor``
     (``kind=key``) or a MIDI number (``kind=pitch``).
     ``split`` (train/valid/test; ``validation`` and ``val`` are accepted) is used when present on every
@@ -80,9 +80,10 @@ def _csv(root: Path, opts: ImportOptions) -> dict[str, ImportedTask]:
     aliases = {"validation": "valid", "val": "valid", "dev": "valid", "training": "train", "eval": "test"}
     items: list[ImportedItem] = []
     seen: Counter[str] = Counter()
+    base = opts.audio if opts.audio is not None else root.parent
     for r in rows:
         p = Path(r["path"])
-        path = p if p.is_absolute() else root.parent / p
+        path = p if p.is_absolute() else base / p
         raw = [x.strip() for x in r["label"].split(";") if x.strip()] if kind == "multilabel" else [r["label"]]
         labels: list[Any] = raw
         if kind == "regression":
