@@ -17,7 +17,6 @@ attached at the bottom of this file.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import time
@@ -320,6 +319,7 @@ def pretrain(
     `musicrep embed --rep MODEL --weights OUT`. Under `torchrun --nproc_per_node N` it trains with DDP.
     """
     from musicrep.train.config import load_pretrain
+    from musicrep.train.trainer import completed
     from musicrep.train.trainer import pretrain as run_pretrain
 
     if config is None and preset is None and resume and out is not None and (out / "config.yaml").is_file():
@@ -328,8 +328,7 @@ def pretrain(
         raise OptionError("give a CONFIG.yaml or --preset smoke|laptop|paper (or --resume --out DIR of a started run)")
     cfg = load_pretrain(config, preset, model=model, objective=objective, minutes=minutes, pool=pool, task=task,
                         steps=steps, out=out, device=device)
-    saved = cfg.out / "meta.json"
-    if resume and saved.is_file() and int(json.loads(saved.read_text(encoding="utf-8")).get("step", 0)) >= cfg.steps:
+    if resume and completed(cfg.out, cfg.steps):
         console.print(f"{cfg.out}: already complete ({cfg.steps} steps); nothing to do", highlight=False, soft_wrap=True)
         return
     t0 = time.perf_counter()
@@ -373,6 +372,7 @@ def finetune(
     """
     from musicrep.train.config import load_finetune
     from musicrep.train.finetune import finetune as run_finetune
+    from musicrep.train.trainer import completed
 
     if config is None and preset is None and resume and out is not None and (out / "config.yaml").is_file():
         config = out / "config.yaml"  # `--resume --out DIR` alone: continue the run with the settings it saved
@@ -383,8 +383,7 @@ def finetune(
     cfg = load_finetune(config, preset, task=task, model=model, weights=weights, per_class=per_class, steps=steps,
                         lr=lr, out=out, device=device,
                         unfreeze=None if unfreeze is None else (unfreeze if unfreeze == "all" else int(unfreeze)))
-    saved = cfg.out / "meta.json"
-    done = resume and saved.is_file() and int(json.loads(saved.read_text(encoding="utf-8")).get("step", 0)) >= cfg.steps
+    done = resume and completed(cfg.out, cfg.steps)
     t0 = time.perf_counter()
     if done:
         console.print(f"{cfg.out}: already complete ({cfg.steps} steps)", highlight=False, soft_wrap=True)

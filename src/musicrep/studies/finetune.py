@@ -120,6 +120,7 @@ def _checkpoint(cfg: FinetuneStudyConfig, rc: RepresentationConfig, task: Any, u
     resumed, or reused."""
     from musicrep.train.config import load_finetune
     from musicrep.train.finetune import finetune
+    from musicrep.train.trainer import completed
 
     start_cfg = dict(rc.config)
     weights = start_cfg.pop("weights", None)
@@ -130,8 +131,7 @@ def _checkpoint(cfg: FinetuneStudyConfig, rc: RepresentationConfig, task: Any, u
                           "task": str(task.root), "unfreeze": unfreeze, "per_class": n,
                           "budget_seed": cfg.budget_seed, "seed": seed, "out": str(out)},
                          preset=cfg.finetune_preset)
-    meta = out / "meta.json"
-    if meta.is_file() and int(json.loads(meta.read_text(encoding="utf-8")).get("step", 0)) >= fcfg.steps:
+    if completed(out, fcfg.steps):
         return out
     resume = (out / "state").is_dir()
     run.say(f"fine-tuning {rc.display} on {task.name}: {finetune_method(unfreeze)}, {n or 'all'}/class, seed {seed} "

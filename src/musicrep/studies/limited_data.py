@@ -195,7 +195,7 @@ def _checkpoint(cfg: LimitedDataConfig, curve: CurveSpec, data: str, kind: str, 
                 minutes: float | str, seed: int, run: Any, progress: bool) -> Path:
     """The finished checkpoint of one pretraining run: trained now, resumed, or reused as it is."""
     from musicrep.train.config import load_pretrain
-    from musicrep.train.trainer import pretrain
+    from musicrep.train.trainer import completed, pretrain
 
     root = cfg.checkpoints or cfg.out / "checkpoints"
     tag = "all" if minutes == "all" else f"{float(minutes):g}min"
@@ -204,11 +204,8 @@ def _checkpoint(cfg: LimitedDataConfig, curve: CurveSpec, data: str, kind: str, 
                           "objective": curve.objective, "objective_config": curve.objective_config,
                           "pool" if kind == "pool" else "task": str(folder), "minutes": minutes,
                           "seed": seed, "out": str(out)}, preset=cfg.pretrain_preset)
-    meta = out / "meta.json"
-    if meta.is_file():
-        done = json.loads(meta.read_text(encoding="utf-8"))
-        if int(done.get("step", 0)) >= pcfg.steps:
-            return out
+    if completed(out, pcfg.steps):
+        return out
     resume = (out / "state").is_dir()
     run.say(f"pretraining {curve.display} on {data}, {tag}, seed {seed} ({pcfg.steps} steps"
             f"{', resuming' if resume else ''}) → {out}")

@@ -56,7 +56,7 @@ from musicrep.train.batch import Batch
 from musicrep.train.config import PretrainConfig, PretrainConfigError
 from musicrep.util import atomic_path
 
-__all__ = ["CURVE_COLUMNS", "HEAD_WEIGHTS", "STATE", "BatchSource", "Built", "Trainer", "build", "check_out", "lr_factor", "pretrain",
+__all__ = ["CURVE_COLUMNS", "HEAD_WEIGHTS", "STATE", "BatchSource", "Built", "Trainer", "build", "check_out", "completed", "lr_factor", "pretrain",
            "resolve_device", "step_seed"]
 
 #: The resumable state, relative to the checkpoint folder.
@@ -79,6 +79,13 @@ def check_out(out: Path, resume: bool) -> Path:
         raise PretrainConfigError(f"{out}: holds a checkpoint already; pass --resume to continue it or choose "
                                   "another --out")
     return path
+
+
+def completed(out: str | os.PathLike[str], steps: int) -> bool:
+    """Whether the checkpoint folder ``out`` holds a finished run of ``steps`` steps (its ``meta.json`` says so):
+    what `--resume`, the limited-data and the finetune studies check before training again."""
+    meta = Path(out) / "meta.json"
+    return meta.is_file() and int(json.loads(meta.read_text(encoding="utf-8")).get("step", 0)) >= steps
 
 
 class BatchSource(Protocol):
