@@ -74,3 +74,12 @@ def test_recipe_preset_is_the_config_that_trained_it(tmp_path: Path) -> None:
     differ = {k for k in trained if k != "device" and recipe.get(k) != trained[k]}
     assert not differ, {k: (trained[k], recipe.get(k)) for k in differ}
     assert recipe["device"] == "cpu"
+
+
+def test_weights_may_name_the_shipped_model(tmp_path: Path) -> None:
+    """`--weights musicrep-small` (finetune, embed, index) means the shipped checkpoint, not a file here."""
+    from musicrep.train.config import load_finetune
+
+    assert models.get("vgg", weights="musicrep-small").id == musicrep.load("musicrep-small").id
+    cfg = load_finetune(preset="smoke", task=tmp_path, weights="musicrep-small", base=tmp_path)
+    assert models.get(cfg.model, **cfg.encoder_config).id == musicrep.load("musicrep-small").id

@@ -349,7 +349,8 @@ def finetune(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Encoder: vgg, musicnn, samplecnn, ast, tmae, "
                                         "nfnet, conformer."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Starting checkpoint folder (`musicrep "
-                                           "pretrain --out`); default: untrained weights."),
+                                           "pretrain --out`) or a shipped model (musicrep-small); default: untrained "
+                                           "weights."),
     unfreeze: Optional[str] = typer.Option(None, "--unfreeze", help="all | N: train every block, or only the "
                                            "encoder's last N (one per layer) and the head."),
     per_class: Optional[int] = typer.Option(None, "--per-class", help="Labelled budget: training items per class."),

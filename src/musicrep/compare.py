@@ -413,7 +413,7 @@ def command(
     handcrafted features (mfcc, chroma-cqt, cqt), a random-init twin (vgg),
     every offline pretrained model that runs here (the slow crepe,
     basic-pitch, madmom-key and madmom-chroma only with --rep) and the
-    shipped musicrep-small when installed.
+    shipped musicrep-small (its random twin is the vgg).
     Small sets are scored by 5-fold cross-validation: every clip once.
 
     Prints and writes OUT/recommendation.md: the winner with its 95 % CI and

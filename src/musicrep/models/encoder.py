@@ -131,8 +131,14 @@ class Encoder(TorchEncoder):
     def __init__(self, size: str | None = None, seed: int = 0, weights: str | Path | None = None,
                  **overrides: Any) -> None:
         """``size`` defaults to ``"small"``, or with ``weights=DIR`` to the checkpoint's; keyword overrides
-        win over the checkpoint's config (an explicit other ``size`` drops the checkpoint's config)."""
+        win over the checkpoint's config (an explicit other ``size`` drops the checkpoint's config).
+        ``weights`` may also name a shipped model (``"musicrep-small"``): its checkpoint folder."""
         super().__init__()
+        if weights is not None and not Path(weights).exists():
+            from musicrep.models.shipped import SHIPPED, folder
+
+            if str(weights) in SHIPPED:  # `--weights musicrep-small`: a shipped model's checkpoint folder
+                weights = folder(str(weights))
         if weights is not None and Path(weights).is_dir():
             saved = dict(read_checkpoint_model(weights, self.name)["config"])
             saved_size = saved.pop("size", "small")

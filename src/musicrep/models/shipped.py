@@ -31,7 +31,7 @@ class ShippedModel:
 
 SHIPPED: dict[str, ShippedModel] = {m.name: m for m in [
     ShippedModel("musicrep-small", "Small VGG (134 k parameters, 5 layers, 128-d last) trained with SimCLR on 830 min "
-                 "of Debian-packaged music (model card: musicrep reps show musicrep-small)", preset="musicrep-small"),
+                 "of Debian-packaged music; `--weights musicrep-small` starts fine-tuning from it", preset="musicrep-small"),
 ]}
 
 

@@ -126,7 +126,8 @@ class FinetuneConfig(PretrainConfig):
                                            "frozen blocks); its head settings go in objective_config.")
     task: Path = Field(description="Labelled task folder (task.yaml + items.csv): trains on its train split.")
     weights: Path | None = Field(None, description="Starting checkpoint: a `musicrep pretrain` (or finetune) "
-                                 "folder, loaded as models.get(model, weights=DIR); none: untrained weights.")
+                                 "folder, loaded as models.get(model, weights=DIR), or a shipped model's name "
+                                 "(musicrep-small); none: untrained weights.")
     unfreeze: Literal["all"] | int = Field("all", description="'all', or train only the last N blocks of the "
                                            "encoder (one per layer) and the head.")
     per_class: int | None = Field(None, gt=0, description="Labelled budget: training items per class (nested, "
@@ -163,9 +164,12 @@ class FinetuneConfig(PretrainConfig):
         return {**self.objective_config, "unfreeze": self.unfreeze}
 
     def resolve_paths(self, base: Path) -> FinetuneConfig:
+        from musicrep.models.shipped import SHIPPED
+
         cfg = super().resolve_paths(base)
-        if cfg.weights is not None and not Path(cfg.weights).is_absolute():
-            cfg = cfg.model_copy(update={"weights": base / cfg.weights})
+        w = cfg.weights
+        if w is not None and not Path(w).is_absolute() and not (str(w) in SHIPPED and not (base / w).exists()):
+            cfg = cfg.model_copy(update={"weights": base / w})  # a shipped model's name stays a name
         return cfg  # type: ignore[return-value]
 
 
