@@ -1,7 +1,8 @@
-"""The model card's cross-SoundFont rows: musicrep-small vs its random twin and handcrafted features on key
-and instrument, trained on TimGM6mb renders and tested on FluidR3 renders (Debian `fluid-soundfont-gm`).
+"""The model card's scores: musicrep-small vs its random twin and handcrafted features on the demo's rendered
+tasks, plus key and instrument trained on TimGM6mb renders and tested on FluidR3 renders (Debian
+`fluid-soundfont-gm`); every layer scanned, linear and MLP probes, chosen on validation.
 
-    python docs/models/musicrep-small-cross-soundfont.py --out runs/card     # ~10 min on 2 cores
+    python docs/models/musicrep-small-card.py --out runs/card     # ~10 min on 2 cores
 
 Writes OUT/results.csv and OUT/leaderboard.csv (the numbers in the card's table).
 """
@@ -19,8 +20,9 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 parser.add_argument("--out", type=Path, default=Path("runs/card"))
 args = parser.parse_args()
 data = args.out / "data"
-tasks = [RenderedTask(render="key", n=240, test_soundfont="fluidr3").materialise(data),
-         RenderedTask(render="demo", part="instrument-fluidr3").materialise(data)]
+tasks = [RenderedTask(render="demo", part=part).materialise(data)
+         for part in ("key", "pitch", "instrument", "instrument-fluidr3", "tagging")]
+tasks.append(RenderedTask(render="key", n=240, test_soundfont="fluidr3").materialise(data))
 cfg = EvaluateConfig.model_validate({
     "out": args.out, "tasks": tasks, "probes": ["linear", "mlp"], "grid": "faster", "layers": "all",
     "bootstrap": 500,
