@@ -189,6 +189,21 @@ def best_line(rows: pd.DataFrame) -> str:
     return f"{r['metric']} {r['value']:.3f}{ci} (layer {r['layer']})"
 
 
+#: Short headers for the condition columns in a printed leaderboard (an 80-column terminal fits ~8 columns).
+CONDITION_HEADERS: dict[str, str] = {"budget_minutes": "budget (min)", "pretrain_data": "data",
+                                     "pretrain_seed": "pt seed", "train_deformation": "trained on",
+                                     "labelled_per_class": "per class", "augment_fraction": "aug %",
+                                     "sample_weight": "aug weight"}
+
+
+def _condition_text(col: str, value: Any) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "–" if col in ("budget_minutes", "pretrain_seed") else "all"  # not pretrained / every item
+    if isinstance(value, float):
+        return f"{value:g}" if col != "budget_minutes" else f"{value:.4g}"
+    return str(value)
+
+
 def print_leaderboard(board: pd.DataFrame, console: Any = None) -> None:
     """Print the leaderboard with rich: one table per task, with a column for each condition that varies
     (a study's rows differ by training condition, budget, …; rows that look alike would mislead)."""
@@ -200,14 +215,16 @@ def print_leaderboard(board: pd.DataFrame, console: Any = None) -> None:
         metric = g["metric"].iloc[0]
         varying = [c for c in CONDITION_COLUMNS if c != "study" and c in g and g[c].astype(str).nunique() > 1]
         table = Table(title=f"{task} — {metric} (test, 95 % CI)", title_justify="left")
-        for col in ("representation", *varying, "probe", "layer", metric, "95 % CI", "valid", "seeds: min–max"):
-            table.add_column(col, justify="left" if col in ("representation", *varying, "probe", "layer") else "right")
+        left = ("representation", *(CONDITION_HEADERS.get(c, c) for c in varying), "probe", "layer")
+        # the validation score that chose each layer and probe stays in leaderboard.csv (valid_value)
+        for col in (*left, f"{metric} [95 % CI]", "seeds"):
+            # fold, never ellipsise: a cut "finet…" would hide the very condition a study compares
+            table.add_column(col, justify="left" if col in left else "right", overflow="fold")
         for _, r in g.iterrows():
-            ci = "" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-            valid = "" if pd.isna(r["valid_value"]) else f"{r['valid_value']:.3f}"
-            conds = ["all" if pd.isna(r[c]) else str(r[c]) for c in varying]
-            table.add_row(str(r["representation"]), *conds, str(r["probe"]), str(r["layer"]), f"{r['value']:.3f}",
-                          ci, valid, seed_spread(r))
+            ci = "" if pd.isna(r["ci_low"]) else f"\n[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"  # 14 characters wide
+            conds = [_condition_text(c, r[c]) for c in varying]
+            table.add_row(str(r["representation"]), *conds, str(r["probe"]), str(r["layer"]), f"{r['value']:.3f}{ci}",
+                          seed_spread(r))
         console.print(table)
 
 
