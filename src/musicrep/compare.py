@@ -39,7 +39,7 @@ import typer
 from rich.console import Console
 
 __all__ = ["FOLDS", "HANDCRAFTED", "HOP_SECONDS", "MIN_TEST_ITEMS", "MIN_TEST_PER_CLASS", "NOT_BY_DEFAULT", "PROBES",
-           "RANDOM_TWINS", "SHIPPED", "CompareResult", "choose_folds", "command", "compare",
+           "RANDOM_TWINS", "CompareResult", "choose_folds", "command", "compare",
            "default_representations", "parse_rep", "recommendation", "register"]
 
 #: Handcrafted features in the default set: the demo's (MFCC for timbre, CQT-chroma for harmony, CQT for pitch).
@@ -50,11 +50,9 @@ HANDCRAFTED: tuple[str, ...] = ("mfcc", "chroma-cqt", "cqt")
 RANDOM_TWINS: tuple[dict[str, Any], ...] = (
     {"name": "vgg", "config": {"size": "small", "seed": 0}, "label": "vgg-random"},
 )
-#: The default set above (mfcc, chroma-cqt, cqt, vgg-random; no pretrained model was fast enough here) ran
-#: benchmarks/compare.py's 200 × 30 s clips in 462 s wall, 468 s CPU (2 cores shared with other jobs, load
-#: 1.4–3.0, nice 5): vgg 183 s, mfcc 161 s, chroma-cqt 58 s, cqt 36 s of extraction, the rest probes and report.
-#: The shipped model, in the default set whenever it is registered.
-SHIPPED = "musicrep-small"
+#: The default set (mfcc, chroma-cqt, cqt, vgg-random, musicrep-small; no pretrained model was fast enough
+#: here) ran benchmarks/compare.py's 200 × 30 s clips in 98 s wall, 179 s CPU (2 cores, load 1.0–1.6); on
+#: the machine shared with 4 other jobs, without musicrep-small, 462 s.
 #: Offline pretrained models left out of the default set, with the reason; ``--rep NAME`` adds one. Speeds
 #: measured on 30 s clips with 2 cores shared with other jobs (load 4–9): at 7–15× realtime the first three
 #: alone take 7–14 min for 100 min of audio, over the 10-minute budget of the whole comparison.
@@ -123,14 +121,16 @@ def parse_rep(text: str) -> dict[str, Any]:
 
 def default_representations() -> list[dict[str, Any]]:
     """The default set: :data:`HANDCRAFTED`, :data:`RANDOM_TWINS`, every offline pretrained model that can run
-    here except :data:`NOT_BY_DEFAULT`, and :data:`SHIPPED` when it is registered."""
+    here except :data:`NOT_BY_DEFAULT`, and every model shipped with musicrep (``models.shipped.SHIPPED``:
+    musicrep-small)."""
     from musicrep import models
     from musicrep.config import available_pretrained
 
     reps: list[dict[str, Any]] = [{"name": n} for n in HANDCRAFTED] + [dict(r) for r in RANDOM_TWINS]
     reps += available_pretrained(skip=tuple(NOT_BY_DEFAULT))
-    if SHIPPED in models.names() and all(r["name"] != SHIPPED for r in reps) and models.entry(SHIPPED).available()[0]:
-        reps.append({"name": SHIPPED})
+    from musicrep.models.shipped import SHIPPED
+
+    reps += [{"name": n} for n in SHIPPED if all(r["name"] != n for r in reps) and models.entry(n).available()[0]]
     return reps
 
 
