@@ -119,8 +119,7 @@ def _checkpoint(cfg: FinetuneStudyConfig, rc: RepresentationConfig, task: Any, u
     """The finished fine-tuned checkpoint of one (representation, task, variant, budget, seed): trained now,
     resumed, or reused."""
     from musicrep.train.config import load_finetune
-    from musicrep.train.finetune import finetune
-    from musicrep.train.trainer import completed
+    from musicrep.train.trainer import train_to_completion
 
     start_cfg = dict(rc.config)
     weights = start_cfg.pop("weights", None)
@@ -131,13 +130,9 @@ def _checkpoint(cfg: FinetuneStudyConfig, rc: RepresentationConfig, task: Any, u
                           "task": str(task.root), "unfreeze": unfreeze, "per_class": n,
                           "budget_seed": cfg.budget_seed, "seed": seed, "out": str(out)},
                          preset=cfg.finetune_preset)
-    if completed(out, fcfg.steps):
-        return out
-    resume = (out / "state").is_dir()
-    run.say(f"fine-tuning {rc.display} on {task.name}: {finetune_method(unfreeze)}, {n or 'all'}/class, seed {seed} "
-            f"({fcfg.steps} steps{', resuming' if resume else ''}) → {out}")
-    finetune(fcfg, resume=resume, progress=progress)
-    return out
+    return train_to_completion(fcfg, progress, lambda resuming: run.say(
+        f"fine-tuning {rc.display} on {task.name}: {finetune_method(unfreeze)}, {n or 'all'}/class, seed {seed} "
+        f"({fcfg.steps} steps{', resuming' if resuming else ''}) → {out}"))
 
 
 def _finetuned(cfg: FinetuneStudyConfig, pair: Any, progress: bool) -> None:

@@ -195,7 +195,7 @@ def _checkpoint(cfg: LimitedDataConfig, curve: CurveSpec, data: str, kind: str, 
                 minutes: float | str, seed: int, run: Any, progress: bool) -> Path:
     """The finished checkpoint of one pretraining run: trained now, resumed, or reused as it is."""
     from musicrep.train.config import load_pretrain
-    from musicrep.train.trainer import completed, pretrain
+    from musicrep.train.trainer import train_to_completion
 
     root = cfg.checkpoints or cfg.out / "checkpoints"
     tag = "all" if minutes == "all" else f"{float(minutes):g}min"
@@ -204,13 +204,9 @@ def _checkpoint(cfg: LimitedDataConfig, curve: CurveSpec, data: str, kind: str, 
                           "objective": curve.objective, "objective_config": curve.objective_config,
                           "pool" if kind == "pool" else "task": str(folder), "minutes": minutes,
                           "seed": seed, "out": str(out)}, preset=cfg.pretrain_preset)
-    if completed(out, pcfg.steps):
-        return out
-    resume = (out / "state").is_dir()
-    run.say(f"pretraining {curve.display} on {data}, {tag}, seed {seed} ({pcfg.steps} steps"
-            f"{', resuming' if resume else ''}) → {out}")
-    pretrain(pcfg, resume=resume, progress=progress)
-    return out
+    return train_to_completion(pcfg, progress, lambda resuming: run.say(
+        f"pretraining {curve.display} on {data}, {tag}, seed {seed} ({pcfg.steps} steps"
+        f"{', resuming' if resuming else ''}) → {out}"))
 
 
 def _settings_key(path: Path | None) -> str:

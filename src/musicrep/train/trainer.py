@@ -56,7 +56,7 @@ from musicrep.train.batch import Batch
 from musicrep.train.config import PretrainConfig, PretrainConfigError
 from musicrep.util import atomic_path
 
-__all__ = ["CURVE_COLUMNS", "HEAD_WEIGHTS", "STATE", "BatchSource", "Built", "Trainer", "build", "check_out", "completed", "lr_factor", "pretrain",
+__all__ = ["CURVE_COLUMNS", "HEAD_WEIGHTS", "STATE", "BatchSource", "Built", "Trainer", "build", "check_out", "completed", "lr_factor", "pretrain", "train_to_completion",
            "resolve_device", "step_seed"]
 
 #: The resumable state, relative to the checkpoint folder.
@@ -493,3 +493,17 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, progress: bool = False) 
     """Build ``cfg``'s encoder, objective and data and train them; return the checkpoint folder."""
     check_out(cfg.out, resume)  # before building: a wrong --resume / --out fails in a second, not after caching
     return build(cfg).trainer(cfg, progress=progress).run(resume=resume)
+
+
+def train_to_completion(cfg: PretrainConfig, progress: bool = False,
+                        say: Callable[[bool], None] | None = None) -> Path:
+    """``cfg.out`` finished: reused as it is (:func:`completed`), resumed from its saved state, or trained from
+    the start — what a study does for each checkpoint it needs. ``say(resuming)`` is called before training.
+    Works for a :class:`~musicrep.train.config.FinetuneConfig` too (fine-tuning is this trainer)."""
+    out = Path(cfg.out)
+    if completed(out, cfg.steps):
+        return out
+    resume = (out / STATE).is_file()
+    if say is not None:
+        say(resume)
+    return pretrain(cfg, resume=resume, progress=progress)
